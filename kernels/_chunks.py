@@ -1,0 +1,102 @@
+"""Chunk planning and per-chunk seeding.
+
+A simulation of ``n_sims`` is cut into chunks of at most ``chunk_size``. Each
+chunk draws from its own stream, spawned from the run's ``SeedSequence`` by the
+chunk's index alone, so a chunk's numbers do not depend on which worker runs it,
+on the executor, or on how many chunks there are.
+
+With QMC the sims are split into ``qmc_scrambles`` replicates; replicate ``r``
+is one independently scrambled Sobol sequence, and its points are cut into
+chunks at offsets within that sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._workloads import AsianOption, EuropeanOption, Portfolio, Workload
+
+# Spawn-key namespaces, so that pseudo-random chunk streams, scramble seeds and
+# the auxiliary streams of QMC chunks never coincide.
+_PRNG, _SCRAMBLE, _QMC_AUX = 0, 1, 2
+
+# Target for the working memory of one chunk when chunk_size is automatic.
+AUTO_CHUNK_BYTES = 64 * 2**20
+MIN_AUTO_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of work.
+
+    Attributes:
+        index: position in the plan (0-based); options write their statistics row here.
+        start: index of the chunk's first simulation in the run; portfolios write per-sim losses at
+            ``[start, start + size)``.
+        size: simulations in the chunk.
+        replicate: the QMC scramble the chunk belongs to, or -1 for pseudo-random.
+        offset: position of the chunk's first point in its replicate's Sobol sequence.
+        seed: the chunk's own ``SeedSequence`` (pseudo-random draws; with QMC, the draws that are not
+            quasi-random, e.g. claim sizes).
+        scramble_seed: with QMC, the replicate's ``SeedSequence`` for scrambling; otherwise None.
+    """
+
+    index: int
+    start: int
+    size: int
+    replicate: int
+    offset: int
+    seed: np.random.SeedSequence
+    scramble_seed: np.random.SeedSequence | None = None
+
+
+def _child(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + key)
+
+
+def plan_chunks(
+    n_sims: int, chunk_size: int, root: np.random.SeedSequence, *, qmc: bool = False, scrambles: int = 16
+) -> list[Chunk]:
+    """Cut ``n_sims`` into chunks and give each its seed."""
+    chunks: list[Chunk] = []
+    if not qmc:
+        for index, start in enumerate(range(0, n_sims, chunk_size)):
+            size = min(chunk_size, n_sims - start)
+            chunks.append(Chunk(index, start, size, -1, 0, _child(root, _PRNG, index)))
+        return chunks
+    base, extra = divmod(n_sims, scrambles)
+    start = 0
+    for r in range(scrambles):
+        n_r = base + (1 if r < extra else 0)
+        scramble = _child(root, _SCRAMBLE, r)
+        for offset in range(0, n_r, chunk_size):
+            size = min(chunk_size, n_r - offset)
+            index = len(chunks)
+            chunks.append(Chunk(index, start, size, r, offset, _child(root, _QMC_AUX, index), scramble))
+            start += size
+    return chunks
+
+
+def bytes_per_sim(workload: Workload, itemsize: int = 8) -> float:
+    """Rough working memory of one simulation, for automatic chunk sizes and memory limits."""
+    if isinstance(workload, EuropeanOption):
+        return 8 * itemsize
+    if isinstance(workload, AsianOption):
+        per_path = 3 * workload.n_steps * itemsize
+        return per_path * (2 if workload.antithetic else 1)
+    if isinstance(workload, Portfolio):
+        claims = workload.expected_claims()
+        per_policy = sum(g.n_policies for g in workload.groups if not g.pooled)
+        # draws, payments, cumulative sums (float64) and counts (int64) per claim; counts per policy
+        return claims * (2 * itemsize + 16) + per_policy * 24 + 32
+    raise ValueError(f"unknown workload type {type(workload).__name__}")
+
+
+def auto_chunk_size(workload: Workload, n_sims: int, itemsize: int = 8) -> int:
+    """The chunk size used when ``Config.chunk_size`` is None: ~64 MiB of working memory, a power of two."""
+    per_sim = max(bytes_per_sim(workload, itemsize), 1.0)
+    target = max(MIN_AUTO_CHUNK, int(AUTO_CHUNK_BYTES // per_sim))
+    size = 1 << (target.bit_length() - 1)
+    return int(min(size, n_sims))

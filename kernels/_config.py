@@ -1,0 +1,113 @@
+"""Config: how a simulation is computed (never what it computes)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ._validation import check_choice, check_int
+
+__all__ = ["BACKENDS", "EXECUTORS", "PRECISIONS", "Config"]
+
+BACKENDS = ("numpy", "numba", "jax")
+EXECUTORS = ("serial", "threads", "processes")
+PRECISIONS = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The knobs of one simulation run. Every valid Config estimates the same quantity.
+
+    Args:
+        backend: ``"numpy"`` (vectorized), ``"numba"`` (njit, GIL released, cached
+            compilation) or ``"jax"`` (jit; runs on a GPU when JAX sees one).
+        workers: number of workers running chunks in parallel (>= 1).
+        executor: ``"serial"`` (one worker, in the calling thread), ``"threads"`` or
+            ``"processes"``; ``workers > 1`` needs threads or processes.
+        precision: ``"float64"`` or ``"float32"`` for draws and per-path arithmetic.
+            Sums are always accumulated in float64.
+        chunk_size: simulations per chunk (>= 1), which bounds memory and is the
+            unit of seeding; ``None`` picks a size from the workload's memory needs.
+        qmc: use scrambled Sobol points (randomized quasi-Monte Carlo) instead of
+            pseudo-random draws; standard errors then come from independent scrambles.
+        qmc_scrambles: number of independent scrambles with ``qmc`` (>= 2). Not a
+            speed knob: it sets how the standard error is estimated.
+        shared_memory: process workers write chunk results into
+            ``multiprocessing.shared_memory`` instead of pickling them back; needs
+            ``executor="processes"``.
+
+    The default, ``Config()``, is numpy, one serial worker, float64, automatic
+    chunks, pseudo-random: what a user gets without tuning.
+    """
+
+    backend: str = "numpy"
+    workers: int = 1
+    executor: str = "serial"
+    precision: str = "float64"
+    chunk_size: int | None = None
+    qmc: bool = False
+    qmc_scrambles: int = 16
+    shared_memory: bool = False
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        from .backends import backend_names  # the registry may hold user-registered backends
+
+        set_(self, "backend", check_choice("Config", "backend", self.backend, backend_names()))
+        set_(self, "executor", check_choice("Config", "executor", self.executor, EXECUTORS))
+        set_(self, "precision", check_choice("Config", "precision", self.precision, PRECISIONS))
+        set_(self, "workers", check_int("Config", "workers", self.workers, low=1))
+        if self.chunk_size is not None:
+            set_(self, "chunk_size", check_int("Config", "chunk_size", self.chunk_size, low=1))
+        set_(self, "qmc_scrambles", check_int("Config", "qmc_scrambles", self.qmc_scrambles, low=2))
+        for name in ("qmc", "shared_memory"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
+        if self.executor == "serial" and self.workers > 1:
+            raise ValueError(
+                f"Config.workers={self.workers} needs executor='threads' or 'processes'; "
+                "executor='serial' runs exactly one worker"
+            )
+        if self.shared_memory and self.executor != "processes":
+            raise ValueError(
+                "Config.shared_memory=True needs executor='processes' "
+                f"(got executor={self.executor!r}); threads already share memory"
+            )
+
+    def check_for(self, n_sims: int) -> None:
+        """Raise ``ValueError`` if this config cannot run ``n_sims`` simulations."""
+        if self.workers > n_sims:
+            raise ValueError(f"Config.workers={self.workers} is more than n_sims={n_sims}; use at most n_sims workers")
+        if self.qmc and n_sims < 2 * self.qmc_scrambles:
+            raise ValueError(
+                f"Config.qmc=True with qmc_scrambles={self.qmc_scrambles} needs n_sims >= "
+                f"{2 * self.qmc_scrambles}, got {n_sims}"
+            )
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some knobs changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The knobs as a plain dict (JSON-safe)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build a Config from :meth:`to_dict` output; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown Config field(s) {unknown}; known fields are {sorted(known)}")
+        return cls(**data)
+
+    def label(self) -> str:
+        """A short human-readable description, e.g. ``numba/threads x2/f32/chunk=65536/qmc``."""
+        parts = [self.backend, f"{self.executor} x{self.workers}", "f32" if self.precision == "float32" else "f64"]
+        parts.append(f"chunk={self.chunk_size}" if self.chunk_size else "chunk=auto")
+        if self.qmc:
+            parts.append("qmc")
+        if self.shared_memory:
+            parts.append("shm")
+        return "/".join(parts)

@@ -1,0 +1,197 @@
+"""Serial, thread and process execution of a run's chunks.
+
+Chunks write into one float64 buffer (see :mod:`kernels._estimators`). Threads
+write into it directly. Process workers either return their part, which is
+pickled back and copied, or, with ``shared_memory=True``, write it into a
+``multiprocessing.shared_memory`` block that the parent reads without copying.
+
+Process pools are started once per worker count and kept for later calls (a
+pool start is first-call overhead, not steady-state cost); they use the
+``forkserver`` start method, because forking a process that already runs numba
+or JAX threads can deadlock.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing as mp
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import shared_memory
+from typing import TypeVar
+
+import numpy as np
+
+from ._chunks import Chunk
+from ._config import Config
+from ._estimators import chunk_view, output_shape
+from ._workloads import Workload
+from .backends import get_backend
+
+__all__ = ["ExecutionError", "prepare", "run_chunks", "shutdown_pools"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_WARMED: dict[int, set[tuple]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+class ExecutionError(RuntimeError):
+    """A worker process died (crash, out of memory) while running chunks."""
+
+
+def _context() -> mp.context.BaseContext:
+    if sys.platform.startswith("linux") or sys.platform == "darwin":
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "scipy.stats", "kernels"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    with _POOL_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+            _POOLS[workers] = pool
+            _WARMED[workers] = set()
+        return pool
+
+
+def _discard_pool(workers: int) -> None:
+    with _POOL_LOCK:
+        pool = _POOLS.pop(workers, None)
+        _WARMED.pop(workers, None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown_pools() -> None:
+    """Stop every cached worker process pool (they are restarted on demand)."""
+    for workers in list(_POOLS):
+        _discard_pool(workers)
+
+
+atexit.register(shutdown_pools)
+
+
+def _warm_task(backend: str, workload: Workload, config: Config, chunk_size: int) -> None:
+    get_backend(backend).prepare(workload, config, chunk_size)
+    # Hold the worker briefly so that the other warm-up tasks land on other workers.
+    time.sleep(0.05)
+
+
+def _attach(name: str) -> shared_memory.SharedMemory:
+    if sys.version_info >= (3, 13):
+        return shared_memory.SharedMemory(name=name, track=False)
+    # Workers share the parent's resource tracker (forkserver and spawn pass it on), so the
+    # registration made here is the parent's own and is cleared by the parent's unlink.
+    return shared_memory.SharedMemory(name=name)
+
+
+def _process_task(
+    workload: Workload, config: Config, chunk: Chunk, shm_name: str | None, shape: tuple[int, ...]
+) -> np.ndarray | None:
+    backend = get_backend(config.backend)
+    backend.prepare(workload, config, config.chunk_size or chunk.size)
+    if shm_name is None:
+        out = np.empty(shape[1:] if len(shape) == 2 else (chunk.size,), dtype=np.float64)
+        backend.run_chunk(workload, config, chunk, out)
+        return out
+    shm = _attach(shm_name)
+    try:
+        buffer = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)
+        backend.run_chunk(workload, config, chunk, chunk_view(buffer, workload, chunk))
+        del buffer
+    finally:
+        shm.close()
+    return None
+
+
+def prepare(workload: Workload, config: Config, chunk_size: int) -> None:
+    """One-time work before the chunks run: compile in this process, or start and warm the pool."""
+    if config.executor != "processes":
+        get_backend(config.backend).prepare(workload, config, chunk_size)
+        return
+    key = (config.backend, repr(workload), config.precision, chunk_size, config.qmc)
+    pool = _pool(config.workers)
+    if key in _WARMED[config.workers]:
+        return
+    try:
+        futures = [
+            pool.submit(_warm_task, config.backend, workload, config, chunk_size) for _ in range(config.workers)
+        ]
+        for f in futures:
+            f.result()
+    except BrokenProcessPool as exc:
+        _discard_pool(config.workers)
+        raise ExecutionError(f"a worker process died while preparing {config.backend!r}: {exc}") from exc
+    _WARMED[config.workers].add(key)
+
+
+def run_chunks(
+    workload: Workload, config: Config, chunks: Sequence[Chunk], n_sims: int, reducer: Callable[[np.ndarray], T]
+) -> T:
+    """Run every chunk under ``config`` and return ``reducer`` applied to the filled float64 buffer.
+
+    The reducer runs while a shared-memory buffer is still mapped, so the results
+    are read in place rather than copied out first.
+    """
+    shape = output_shape(workload, n_sims, len(chunks))
+    if config.executor == "processes":
+        return _run_processes(workload, config, chunks, shape, reducer)
+    buffer = np.empty(shape, dtype=np.float64)
+    backend = get_backend(config.backend)
+
+    def one(chunk: Chunk) -> None:
+        backend.run_chunk(workload, config, chunk, chunk_view(buffer, workload, chunk))
+
+    if config.executor == "serial":
+        for chunk in chunks:
+            one(chunk)
+    else:
+        with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="kernels") as pool:
+            for f in [pool.submit(one, c) for c in chunks]:
+                f.result()
+    return reducer(buffer)
+
+
+def _run_processes(
+    workload: Workload,
+    config: Config,
+    chunks: Sequence[Chunk],
+    shape: tuple[int, ...],
+    reducer: Callable[[np.ndarray], T],
+) -> T:
+    pool = _pool(config.workers)
+    nbytes = max(int(np.prod(shape)) * 8, 1)
+    shm = shared_memory.SharedMemory(create=True, size=nbytes) if config.shared_memory else None
+    try:
+        name = shm.name if shm is not None else None
+        futures = [pool.submit(_process_task, workload, config, c, name, shape) for c in chunks]
+        if shm is None:
+            buffer = np.empty(shape, dtype=np.float64)
+            for chunk, f in zip(chunks, futures, strict=False):
+                chunk_view(buffer, workload, chunk)[...] = f.result()
+            return reducer(buffer)
+        for f in futures:
+            f.result()
+        view = np.ndarray(shape, dtype=np.float64, buffer=shm.buf)
+        try:
+            return reducer(view)
+        finally:
+            del view  # the mapping must have no exports left when the block is closed
+    except BrokenProcessPool as exc:
+        _discard_pool(config.workers)
+        raise ExecutionError(f"a worker process died while running chunks: {exc}") from exc
+    finally:
+        if shm is not None:
+            shm.close()
+            shm.unlink()

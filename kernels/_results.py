@@ -1,0 +1,96 @@
+"""SimulationResult: estimates, standard errors, the config used, and where the time went."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from scipy.special import ndtri
+
+from ._config import Config
+from ._workloads import Workload
+
+__all__ = ["SimulationResult", "Timing"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock breakdown of one :func:`kernels.simulate` call, in seconds.
+
+    Attributes:
+        overhead_s: one-time work paid by this call: JIT compilation or loading the
+            compile cache, first-call device setup, starting and warming worker
+            processes. Close to zero on later calls with the same workload shape.
+        compute_s: steady-state work: running the chunks and reducing their output.
+        total_s: the whole call.
+    """
+
+    overhead_s: float
+    compute_s: float
+    total_s: float
+
+
+def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType({k: float(v) for k, v in mapping.items()})
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What one simulation run estimated, with its statistical error.
+
+    Attributes:
+        estimates: name -> value: ``price``, ``delta``, ``vega`` for a European option;
+            ``price``, ``geometric_price`` for an Asian; ``mean``, ``std``, ``VaR_<p>``,
+            ``TVaR_<p>`` for a portfolio.
+        standard_errors: name -> standard error, for the same names where one is known.
+        config: the config actually used (``chunk_size`` resolved).
+        n_sims: number of simulations.
+        timing: overhead versus steady-state compute.
+        workload: what was simulated.
+        seed_entropy: the entropy of the run's ``SeedSequence``; passing it as ``seed``
+            reproduces the run.
+    """
+
+    estimates: Mapping[str, float]
+    standard_errors: Mapping[str, float]
+    config: Config
+    n_sims: int
+    timing: Timing
+    workload: Workload = field(repr=False)
+    seed_entropy: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "estimates", _frozen(self.estimates))
+        object.__setattr__(self, "standard_errors", _frozen(self.standard_errors))
+
+    def __getitem__(self, name: str) -> float:
+        return self.estimates[name]
+
+    def confidence_interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
+        """Normal-approximation confidence interval for one estimate."""
+        if name not in self.standard_errors:
+            raise KeyError(f"no standard error is known for {name!r}; known: {sorted(self.standard_errors)}")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        z = float(ndtri(0.5 + level / 2))
+        half = z * self.standard_errors[name]
+        return self.estimates[name] - half, self.estimates[name] + half
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary (infinite values become None)."""
+
+        def clean(m: Mapping[str, float]) -> dict[str, float | None]:
+            return {k: (v if math.isfinite(v) else None) for k, v in m.items()}
+
+        return {
+            "estimates": clean(self.estimates),
+            "standard_errors": clean(self.standard_errors),
+            "config": self.config.to_dict(),
+            "n_sims": self.n_sims,
+            "timing": {"overhead_s": self.timing.overhead_s, "compute_s": self.timing.compute_s,
+                       "total_s": self.timing.total_s},
+            "seed_entropy": str(self.seed_entropy),
+        }

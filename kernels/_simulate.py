@@ -1,0 +1,83 @@
+"""The single entry point: ``simulate(workload, n_sims, config, seed)``."""
+
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+
+from . import _executors
+from ._chunks import auto_chunk_size, plan_chunks
+from ._config import Config
+from ._estimators import reduce
+from ._results import SimulationResult, Timing
+from ._validation import check_int
+from ._workloads import Workload, workload_kind
+
+__all__ = ["simulate"]
+
+SeedLike = int | np.random.SeedSequence | None
+
+
+def _seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return seed if seed is not None else np.random.SeedSequence()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be None, a non-negative integer or a numpy SeedSequence, got {seed!r}")
+    return np.random.SeedSequence(int(seed))
+
+
+def simulate(
+    workload: Workload, n_sims: int, config: Config | None = None, seed: SeedLike = None
+) -> SimulationResult:
+    """Estimate a workload's quantities by Monte Carlo simulation.
+
+    Args:
+        workload: a :class:`Portfolio`, :class:`EuropeanOption` or :class:`AsianOption`.
+        n_sims: number of simulations (integer >= 2): simulated years for a portfolio,
+            paths (or antithetic pairs) for an option.
+        config: how to compute; ``None`` means ``Config()``, the default.
+        seed: integer, ``SeedSequence`` or None (fresh entropy, reported in the result).
+            The same seed, config and ``n_sims`` give identical results; with the numpy
+            backend the same seed and ``chunk_size`` give identical results whatever the
+            worker count and executor.
+
+    Returns:
+        A :class:`SimulationResult` with estimates, standard errors, the config used
+        and a timing breakdown.
+
+    Raises:
+        ValueError: a bad workload, ``n_sims``, config or seed, naming the field.
+        kernels.backends.BackendUnavailableError: the backend's library is not installed.
+        kernels.ExecutionError: a worker process died.
+    """
+    t0 = time.perf_counter()
+    workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2)
+    if config is None:
+        config = Config()
+    elif not isinstance(config, Config):
+        raise ValueError(f"config must be a kernels.Config, got {type(config).__name__}")
+    config.check_for(n_sims)
+    root = _seed_sequence(seed)
+
+    chunk_size = min(config.chunk_size or auto_chunk_size(workload, n_sims), n_sims)
+    used = config.replace(chunk_size=chunk_size)
+    chunks = plan_chunks(n_sims, chunk_size, root, qmc=used.qmc, scrambles=used.qmc_scrambles)
+
+    _executors.prepare(workload, used, chunk_size)
+    t1 = time.perf_counter()
+    estimates, errors = _executors.run_chunks(
+        workload, used, chunks, n_sims, lambda buffer: reduce(workload, buffer, chunks, used.qmc)
+    )
+    t2 = time.perf_counter()
+    return SimulationResult(
+        estimates=estimates,
+        standard_errors=errors,
+        config=used,
+        n_sims=n_sims,
+        timing=Timing(overhead_s=t1 - t0, compute_s=t2 - t1, total_s=t2 - t0),
+        workload=workload,
+        seed_entropy=int(root.entropy) if isinstance(root.entropy, int) else 0,
+    )

@@ -1,0 +1,236 @@
+"""Workloads: frozen, validated descriptions of what to simulate.
+
+A workload says *what* quantity is estimated; a :class:`~kernels.Config` says
+*how* it is computed. Every valid configuration estimates the same quantity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ._distributions import Frequency, Severity
+from ._validation import check_choice, check_int, check_real
+
+__all__ = ["AsianOption", "EuropeanOption", "PolicyGroup", "PolicyTerms", "Portfolio", "Workload"]
+
+DEFAULT_LEVELS = (0.95, 0.99, 0.995)
+
+
+@dataclass(frozen=True)
+class PolicyTerms:
+    """Per-occurrence and per-policy-year layer terms.
+
+    Each occurrence of ground-up size ``X`` pays ``min(max(X - deductible, 0), limit)``;
+    each policy's year pays ``min(max(S - aggregate_deductible, 0), aggregate_limit)``
+    of the sum ``S`` of its occurrence payments. Limits default to unlimited
+    (``math.inf``), deductibles to zero.
+    """
+
+    deductible: float = 0.0
+    limit: float = math.inf
+    aggregate_deductible: float = 0.0
+    aggregate_limit: float = math.inf
+
+    def __post_init__(self) -> None:
+        d = check_real("PolicyTerms", "deductible", self.deductible, low=0)
+        u = check_real("PolicyTerms", "limit", self.limit, low=0, low_open=True, allow_inf=True)
+        ad = check_real("PolicyTerms", "aggregate_deductible", self.aggregate_deductible, low=0)
+        au = check_real("PolicyTerms", "aggregate_limit", self.aggregate_limit, low=0, low_open=True, allow_inf=True)
+        if u <= d:
+            raise ValueError(f"PolicyTerms.limit must be greater than PolicyTerms.deductible ({d:g}), got {u:g}")
+        if au <= ad:
+            raise ValueError(
+                "PolicyTerms.aggregate_limit must be greater than PolicyTerms.aggregate_deductible "
+                f"({ad:g}), got {au:g}"
+            )
+        for name, v in (("deductible", d), ("limit", u), ("aggregate_deductible", ad), ("aggregate_limit", au)):
+            object.__setattr__(self, name, v)
+
+    @property
+    def has_aggregate_terms(self) -> bool:
+        """True when the per-policy aggregate layer changes anything."""
+        return self.aggregate_deductible > 0 or math.isfinite(self.aggregate_limit)
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.deductible, self.limit, self.aggregate_deductible, self.aggregate_limit)
+
+
+@dataclass(frozen=True)
+class PolicyGroup:
+    """``n_policies`` independent, identical policies.
+
+    Args:
+        n_policies: number of policies (integer >= 1).
+        frequency: occurrences per policy per year (Poisson, NegativeBinomial, Binomial).
+        severity: ground-up size of one occurrence (Gamma, Lognormal, Pareto, Exponential, Weibull).
+        terms: deductibles and limits, see :class:`PolicyTerms`.
+    """
+
+    n_policies: int
+    frequency: Frequency
+    severity: Severity
+    terms: PolicyTerms = field(default_factory=PolicyTerms)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_policies", check_int("PolicyGroup", "n_policies", self.n_policies, low=1))
+        if not isinstance(self.frequency, Frequency):
+            raise ValueError(
+                "PolicyGroup.frequency must be a Poisson, NegativeBinomial or Binomial, "
+                f"got {type(self.frequency).__name__}"
+            )
+        if not isinstance(self.severity, Severity):
+            raise ValueError(
+                "PolicyGroup.severity must be a Gamma, Lognormal, Pareto, Exponential or Weibull, "
+                f"got {type(self.severity).__name__}"
+            )
+        if not isinstance(self.terms, PolicyTerms):
+            raise ValueError(f"PolicyGroup.terms must be a PolicyTerms, got {type(self.terms).__name__}")
+
+    @property
+    def pooled(self) -> bool:
+        """True when the group can be simulated as one compound draw with pooled frequency.
+
+        Without per-policy aggregate terms the group's total is a sum of
+        independent compound sums with the same severity, which is itself a
+        compound sum whose count is the sum of the policies' counts.
+        """
+        return not self.terms.has_aggregate_terms
+
+    def expected_claims(self) -> float:
+        """Expected number of occurrences of the whole group in one year."""
+        return self.n_policies * self.frequency.mean()
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Aggregate annual loss of a portfolio of policy groups.
+
+    One simulation is one year of the whole portfolio. Results: ``mean``, ``std``,
+    and ``VaR_<level>``/``TVaR_<level>`` for each risk level in ``levels``.
+
+    Args:
+        groups: one or more :class:`PolicyGroup` (a list is accepted).
+        levels: risk levels in (0, 1) for VaR and TVaR.
+    """
+
+    groups: tuple[PolicyGroup, ...]
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+
+    def __post_init__(self) -> None:
+        groups = tuple(self.groups) if isinstance(self.groups, (list, tuple)) else None
+        if not groups:
+            raise ValueError("Portfolio.groups must be a non-empty list of PolicyGroup")
+        for i, g in enumerate(groups):
+            if not isinstance(g, PolicyGroup):
+                raise ValueError(f"Portfolio.groups[{i}] must be a PolicyGroup, got {type(g).__name__}")
+        if isinstance(self.levels, (int, float)):
+            raise ValueError("Portfolio.levels must be a sequence of levels in (0, 1)")
+        levels = tuple(
+            check_real("Portfolio", "levels", v, low=0, high=1, low_open=True, high_open=True) for v in self.levels
+        )
+        if not levels:
+            raise ValueError("Portfolio.levels must hold at least one level in (0, 1)")
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "levels", tuple(sorted(set(levels))))
+
+    @property
+    def n_policies(self) -> int:
+        return sum(g.n_policies for g in self.groups)
+
+    def expected_claims(self) -> float:
+        """Expected number of occurrences per simulated year."""
+        return sum(g.expected_claims() for g in self.groups)
+
+
+def _check_market(owner: str, obj: object) -> None:
+    for name in ("S0", "K", "T", "sigma"):
+        object.__setattr__(obj, name, check_real(owner, name, getattr(obj, name), low=0, low_open=True))
+    for name in ("r", "q"):
+        object.__setattr__(obj, name, check_real(owner, name, getattr(obj, name), low=-1, high=1))
+    object.__setattr__(obj, "kind", check_choice(owner, "kind", obj.kind, ("call", "put")))
+
+
+@dataclass(frozen=True)
+class EuropeanOption:
+    """European call or put under geometric Brownian motion with dividend yield.
+
+    Args:
+        S0: spot (> 0). K: strike (> 0). T: maturity in years (> 0).
+        r: continuously compounded rate. q: dividend yield (both in [-1, 1]).
+        sigma: volatility (> 0). kind: ``"call"`` or ``"put"``.
+
+    Results: ``price``, pathwise ``delta`` and ``vega`` (per unit of volatility),
+    each with its standard error.
+    """
+
+    S0: float
+    K: float
+    T: float
+    r: float
+    sigma: float
+    q: float = 0.0
+    kind: str = "call"
+
+    def __post_init__(self) -> None:
+        _check_market("EuropeanOption", self)
+
+    @property
+    def is_call(self) -> bool:
+        return self.kind == "call"
+
+
+@dataclass(frozen=True)
+class AsianOption:
+    """Arithmetic-average Asian call or put under GBM with dividend yield.
+
+    The average is over ``n_steps`` equally spaced monitoring dates
+    ``T/n_steps, 2T/n_steps, ..., T`` (the spot at 0 is not included).
+
+    Args:
+        S0, K, T, r, sigma, q, kind: as for :class:`EuropeanOption`.
+        n_steps: monitoring dates (integer >= 1).
+        control_variate: use the geometric-average Asian (closed form) as a control variate.
+        antithetic: each simulation is an antithetic pair of paths, averaged.
+
+    Results: ``price`` and ``geometric_price`` (the plain Monte Carlo estimate of the
+    geometric Asian, useful as a check against its closed form), with standard errors.
+    """
+
+    S0: float
+    K: float
+    T: float
+    r: float
+    sigma: float
+    q: float = 0.0
+    kind: str = "call"
+    n_steps: int = 252
+    control_variate: bool = True
+    antithetic: bool = False
+
+    def __post_init__(self) -> None:
+        _check_market("AsianOption", self)
+        object.__setattr__(self, "n_steps", check_int("AsianOption", "n_steps", self.n_steps, low=1, high=21201))
+        for name in ("control_variate", "antithetic"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"AsianOption.{name} must be True or False, got {getattr(self, name)!r}")
+
+    @property
+    def is_call(self) -> bool:
+        return self.kind == "call"
+
+
+Workload = Portfolio | EuropeanOption | AsianOption
+
+
+def workload_kind(workload: object) -> str:
+    """``"portfolio"``, ``"european"`` or ``"asian"``; raises for anything else."""
+    if isinstance(workload, Portfolio):
+        return "portfolio"
+    if isinstance(workload, EuropeanOption):
+        return "european"
+    if isinstance(workload, AsianOption):
+        return "asian"
+    raise ValueError(
+        "workload must be a Portfolio, EuropeanOption or AsianOption, " f"got {type(workload).__name__}"
+    )

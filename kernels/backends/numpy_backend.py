@@ -1,0 +1,205 @@
+"""Vectorized numpy backend: the reference implementation of every workload."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtri
+
+from .._chunks import Chunk
+from .._config import Config
+from .._distributions import (
+    Binomial,
+    Exponential,
+    Frequency,
+    Gamma,
+    Lognormal,
+    NegativeBinomial,
+    Pareto,
+    Poisson,
+    Severity,
+    Weibull,
+)
+from .._estimators import moment_row
+from .._paths import brownian_bridge, sobol_uniforms
+from .._workloads import AsianOption, EuropeanOption, PolicyTerms, Portfolio, Workload
+from ._base import Backend, float_dtype
+
+
+def normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
+    """Step-major standard normals ``(dim, size)``: inverse-CDF Sobol points with QMC, else pseudo-random."""
+    if chunk.replicate >= 0:
+        return np.ascontiguousarray(ndtri(sobol_uniforms(chunk, dim)).T, dtype=dtype)
+    return np.random.default_rng(chunk.seed).standard_normal((dim, chunk.size), dtype=dtype)
+
+
+def european_row(opt: EuropeanOption, z: np.ndarray) -> list[float]:
+    """Chunk statistics (price, pathwise delta and vega) from normals ``z`` of any float dtype."""
+    dt = z.dtype.type
+    sqrt_t = math.sqrt(opt.T)
+    drift = (opt.r - opt.q - 0.5 * opt.sigma**2) * opt.T
+    st = np.exp(dt(drift) + dt(opt.sigma * sqrt_t) * z) * dt(opt.S0)
+    disc = math.exp(-opt.r * opt.T)
+    sign = 1.0 if opt.is_call else -1.0
+    itm = st > opt.K if opt.is_call else st < opt.K
+    payoff = np.where(itm, (st - dt(opt.K)) * dt(sign * disc), dt(0))
+    delta = np.where(itm, st * dt(sign * disc / opt.S0), dt(0))
+    # dS_T/dsigma = S_T (sqrt(T) Z - sigma T)
+    vega = np.where(itm, st * (dt(sqrt_t) * z - dt(opt.sigma * opt.T)) * dt(sign * disc), dt(0))
+    return [float(z.size), *moment_row(payoff, delta, vega)]
+
+
+def _asian_payoffs(opt: AsianOption, log_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted arithmetic and geometric payoffs from step-major log prices ``(n_steps, paths)``."""
+    disc = math.exp(-opt.r * opt.T)
+    geo = np.exp(log_s.mean(axis=0, dtype=np.float64))
+    arith = np.exp(log_s).mean(axis=0, dtype=np.float64)
+    if opt.is_call:
+        return disc * np.maximum(arith - opt.K, 0.0), disc * np.maximum(geo - opt.K, 0.0)
+    return disc * np.maximum(opt.K - arith, 0.0), disc * np.maximum(opt.K - geo, 0.0)
+
+
+def asian_log_prices(opt: AsianOption, z: np.ndarray, *, bridge: bool) -> np.ndarray:
+    """Step-major log prices ``(n_steps, paths)`` from step-major normals (modified in place)."""
+    n = opt.n_steps
+    dt = z.dtype.type
+    h = opt.T / n
+    mu = opt.r - opt.q - 0.5 * opt.sigma**2
+    times = (np.arange(1, n + 1) * h).astype(z.dtype)[:, None]
+    if bridge:
+        w = brownian_bridge(n, opt.T).apply(z)
+    else:
+        z *= dt(math.sqrt(h))
+        w = np.cumsum(z, axis=0, out=z)
+    w *= dt(opt.sigma)
+    w += dt(mu) * times + dt(math.log(opt.S0))
+    return w
+
+
+def asian_row(opt: AsianOption, z: np.ndarray, *, bridge: bool) -> list[float]:
+    """Chunk statistics of the Asian option from step-major normals ``(n_steps, paths)``."""
+    if opt.antithetic:
+        a1, g1 = _asian_payoffs(opt, asian_log_prices(opt, z.copy(), bridge=bridge))
+        np.negative(z, out=z)
+        a2, g2 = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
+        arith, geo = 0.5 * (a1 + a2), 0.5 * (g1 + g2)
+    else:
+        arith, geo = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
+    return [float(arith.size), *moment_row(arith, geo), float(np.dot(arith, geo))]
+
+
+def draw_counts(rng: np.random.Generator, freq: Frequency, size: int) -> np.ndarray:
+    """Pseudo-random counts from a frequency distribution."""
+    if isinstance(freq, Poisson):
+        return rng.poisson(freq.lam, size)
+    if isinstance(freq, NegativeBinomial):
+        return rng.negative_binomial(freq.n, freq.p, size)
+    if isinstance(freq, Binomial):
+        return rng.binomial(freq.n, freq.p, size)
+    raise ValueError(f"unsupported frequency {type(freq).__name__}")
+
+
+def draw_severities(rng: np.random.Generator, sev: Severity, size: int, dtype: type) -> np.ndarray:
+    """Pseudo-random ground-up claim sizes in ``dtype``."""
+    dt = np.dtype(dtype).type
+    if isinstance(sev, Gamma):
+        x = rng.standard_gamma(sev.shape, size, dtype=dtype)
+        x *= dt(sev.scale)
+    elif isinstance(sev, Lognormal):
+        x = rng.standard_normal(size, dtype=dtype)
+        x *= dt(sev.sigma)
+        x += dt(sev.mu)
+        np.exp(x, out=x)
+    elif isinstance(sev, Pareto):  # Lomax: scale * (exp(E / shape) - 1)
+        x = rng.standard_exponential(size, dtype=dtype)
+        x *= dt(1.0 / sev.shape)
+        np.expm1(x, out=x)
+        x *= dt(sev.scale)
+    elif isinstance(sev, Exponential):
+        x = rng.standard_exponential(size, dtype=dtype)
+        x *= dt(sev.scale)
+    elif isinstance(sev, Weibull):
+        x = rng.standard_exponential(size, dtype=dtype)
+        np.power(x, dt(1.0 / sev.shape), out=x)
+        x *= dt(sev.scale)
+    else:
+        raise ValueError(f"unsupported severity {type(sev).__name__}")
+    return x
+
+
+def segment_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive segments of ``values`` with lengths ``counts`` (float64; empty segments give 0)."""
+    csum = np.zeros(values.size + 1, dtype=np.float64)
+    np.cumsum(values, dtype=np.float64, out=csum[1:])
+    ends = np.cumsum(counts)
+    return csum[ends] - csum[ends - counts]
+
+
+def layer(x: np.ndarray, deductible: float, limit: float) -> np.ndarray:
+    """``min(max(x - deductible, 0), limit)`` in place."""
+    dt = x.dtype.type
+    if deductible:
+        x -= dt(deductible)
+    return np.clip(x, dt(0), dt(limit) if math.isfinite(limit) else None, out=x)
+
+
+def group_losses(
+    rng: np.random.Generator, group_counts: np.ndarray, sev: Severity, terms: PolicyTerms, dtype: type
+) -> np.ndarray:
+    """Layered totals per count cell: occurrence terms on each claim, summed per cell."""
+    pay = layer(draw_severities(rng, sev, int(group_counts.sum()), dtype), terms.deductible, terms.limit)
+    return segment_sums(pay, group_counts)
+
+
+def portfolio_losses(pf: Portfolio, chunk: Chunk, dtype: type) -> np.ndarray:
+    """Annual aggregate losses of the chunk's simulations (float64).
+
+    Groups without aggregate terms use one pooled count per simulation; groups with
+    them draw one count per policy. With QMC the pooled counts come from Sobol
+    coordinates (one per pooled group, by inverse CDF) and everything else from the
+    chunk's pseudo-random stream: a mixed, still unbiased, randomized QMC.
+    """
+    n = chunk.size
+    rng = np.random.default_rng(chunk.seed)
+    pooled_idx = [i for i, g in enumerate(pf.groups) if g.pooled]
+    u = sobol_uniforms(chunk, len(pooled_idx)) if chunk.replicate >= 0 and pooled_idx else None
+    total = np.zeros(n, dtype=np.float64)
+    for gi, g in enumerate(pf.groups):
+        if g.pooled:
+            freq = g.frequency.pooled(g.n_policies)
+            if u is not None:
+                counts = freq.scipy().ppf(u[:, pooled_idx.index(gi)]).astype(np.int64)
+            else:
+                counts = draw_counts(rng, freq, n)
+            total += group_losses(rng, counts, g.severity, g.terms, dtype)
+        else:
+            counts = draw_counts(rng, g.frequency, n * g.n_policies)
+            per_policy = layer(
+                group_losses(rng, counts, g.severity, g.terms, dtype),
+                g.terms.aggregate_deductible,
+                g.terms.aggregate_limit,
+            )
+            total += per_policy.reshape(n, g.n_policies).sum(axis=1)
+    return total
+
+
+class NumpyBackend(Backend):
+    """Vectorized numpy; releases the GIL inside large array operations."""
+
+    name = "numpy"
+
+    def prepare(self, workload: Workload, config: Config, chunk_size: int) -> None:
+        return None
+
+    def run_chunk(self, workload: Workload, config: Config, chunk: Chunk, out: np.ndarray) -> None:
+        dtype = float_dtype(config)
+        if isinstance(workload, Portfolio):
+            out[:] = portfolio_losses(workload, chunk, dtype)
+        elif isinstance(workload, EuropeanOption):
+            out[:] = european_row(workload, normals(chunk, 1, dtype)[0])
+        elif isinstance(workload, AsianOption):
+            z = normals(chunk, workload.n_steps, dtype)
+            out[:] = asian_row(workload, z, bridge=chunk.replicate >= 0)
+        else:
+            raise ValueError(f"unsupported workload {type(workload).__name__}")
