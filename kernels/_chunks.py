@@ -24,7 +24,8 @@ _PRNG, _SCRAMBLE, _QMC_AUX = 0, 1, 2
 
 # Target for the working memory of one chunk when chunk_size is automatic.
 AUTO_CHUNK_BYTES = 64 * 2**20
-MIN_AUTO_CHUNK = 1024
+MIN_AUTO_CHUNK = 4096
+AUTO_CHUNKS = 64
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,15 @@ def bytes_per_sim(workload: Workload, itemsize: int = 8) -> float:
     raise ValueError(f"unknown workload type {type(workload).__name__}")
 
 
-def auto_chunk_size(workload: Workload, n_sims: int, itemsize: int = 8) -> int:
-    """The chunk size used when ``Config.chunk_size`` is None: ~64 MiB of working memory, a power of two."""
-    per_sim = max(bytes_per_sim(workload, itemsize), 1.0)
-    target = max(MIN_AUTO_CHUNK, int(AUTO_CHUNK_BYTES // per_sim))
-    size = 1 << (target.bit_length() - 1)
-    return int(min(size, n_sims))
+def auto_chunk_size(workload: Workload, n_sims: int) -> int:
+    """The chunk size used when ``Config.chunk_size`` is None.
+
+    A power of two that cuts the run into about ``AUTO_CHUNKS`` chunks (so that
+    parallel workers have work to share, and the choice does not depend on the
+    worker count), at least ``MIN_AUTO_CHUNK`` sims, and small enough that one
+    chunk needs about ``AUTO_CHUNK_BYTES`` of working memory at most.
+    """
+    per_sim = max(bytes_per_sim(workload), 1.0)
+    memory_cap = max(MIN_AUTO_CHUNK, int(AUTO_CHUNK_BYTES // per_sim))
+    size = min(memory_cap, max(MIN_AUTO_CHUNK, n_sims // AUTO_CHUNKS))
+    return int(min(1 << (size.bit_length() - 1), n_sims))

@@ -61,7 +61,10 @@ def get_backend(name: str) -> Backend:
             try:
                 module = importlib.import_module(module_name)
             except ImportError as exc:
-                extra = _EXTRAS.get(name, name)
+                extra = _EXTRAS.get(name)
+                missing = getattr(exc, "name", None) or ""
+                if extra is None or missing.split(".")[0] not in (extra, "jaxlib", "llvmlite"):
+                    raise
                 raise BackendUnavailableError(
                     f"backend {name!r} needs the {extra!r} package, which could not be imported ({exc}); "
                     f"install it with: pip install {extra}"

@@ -1,0 +1,251 @@
+"""Time every valid kernel config on the benchmark workloads, and two peers at equal sample counts.
+
+Usage::
+
+    python -m experiments.bench_kernels --size small   # about a minute: the README's main job for now
+    python -m experiments.bench_kernels --size full    # the published table (tens of minutes on 2 cores)
+
+For each workload it runs every valid :class:`kernels.Config` on this machine
+(backend x executor/workers x precision x qmc x chunk size), each first once as
+a warm-up (its overhead, e.g. JIT compilation, is recorded apart), then
+repeatedly until 0.5 s have been spent (at least 2, at most 5 repeats). It prints
+a table with the median steady-state time and the speedup over the default
+config measured in the same run, and writes JSON and Markdown under
+``experiments/results/``. The peers (QuantLib's ``MCEuropeanEngine`` for the
+European, gemact's Monte Carlo ``LossModel`` for the portfolios) are timed in
+the same run at the same number of samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import kernels
+from kernels import (
+    AsianOption,
+    Config,
+    EuropeanOption,
+    Gamma,
+    Lognormal,
+    Poisson,
+    PolicyGroup,
+    PolicyTerms,
+    Portfolio,
+    simulate,
+)
+
+from . import peers
+
+RESULTS = Path(__file__).resolve().parent / "results"
+log = logging.getLogger("bench_kernels")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    workload: kernels.Workload
+    n_sims: int
+
+
+def cases(size: str) -> list[Case]:
+    """The benchmark workloads; ``small`` divides every sample count by 10 (a quick check)."""
+    scale = 1 if size == "full" else 10
+    european = EuropeanOption(S0=100.0, K=100.0, T=1.0, r=0.03, q=0.01, sigma=0.2)
+    asian = AsianOption(S0=100.0, K=100.0, T=1.0, r=0.03, q=0.01, sigma=0.2, n_steps=252)
+    small_pf = Portfolio([PolicyGroup(10, Poisson(2.0), Gamma(2.0, 500.0), PolicyTerms(250.0, 5_000.0))])
+    large_pf = Portfolio([PolicyGroup(5_000, Poisson(0.02), Lognormal(8.0, 1.5), PolicyTerms(1_000.0, 250_000.0))])
+    return [
+        Case("european_1e5", european, 100_000 // scale),
+        Case("european_1e7", european, 10_000_000 // scale),
+        Case("asian_1e5x252", asian, 100_000 // scale),
+        Case("portfolio_10", small_pf, 100_000 // scale),
+        Case("portfolio_5000", large_pf, 100_000 // scale),
+    ]
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def valid_configs(n_sims: int, cores: int, chunk_sizes: list[int | None]) -> list[Config]:
+    """Every config that makes sense for ``n_sims`` on ``cores`` cores."""
+    configs = []
+    parallel = [("serial", 1, False)]
+    for w in range(2, cores + 1):
+        parallel += [("threads", w, False), ("processes", w, False), ("processes", w, True)]
+    for backend, (executor, workers, shm), precision, qmc, chunk in itertools.product(
+        kernels.backends.backend_names(), parallel, ["float64", "float32"], [False, True], chunk_sizes
+    ):
+        if chunk is not None and chunk >= n_sims:
+            continue
+        if qmc and n_sims < 2 * Config().qmc_scrambles:
+            continue
+        configs.append(Config(backend=backend, executor=executor, workers=workers, shared_memory=shm,
+                              precision=precision, qmc=qmc, chunk_size=chunk))
+    return configs
+
+
+@dataclass
+class Timing:
+    config: Config
+    first_call_s: float = float("nan")
+    overhead_s: float = float("nan")
+    samples: list[float] = field(default_factory=list)
+    error: str | None = None
+    estimate: float = float("nan")
+    stderr: float = float("nan")
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("inf")
+
+
+def measure(case: Case, config: Config, *, min_total: float = 0.5, max_repeats: int = 5) -> Timing:
+    """Warm-up once, then time steady-state calls until ``min_total`` seconds or ``max_repeats``."""
+    t = Timing(config)
+    try:
+        first = simulate(case.workload, case.n_sims, config, seed=0)
+        t.first_call_s, t.overhead_s = first.timing.total_s, first.timing.overhead_s
+        spent = 0.0
+        for rep in range(max_repeats):
+            start = time.perf_counter()
+            r = simulate(case.workload, case.n_sims, config, seed=rep + 1)
+            t.samples.append(time.perf_counter() - start)
+            spent += t.samples[-1]
+            if rep >= 1 and spent >= min_total:
+                break
+        key = "price" if "price" in r.estimates else "mean"
+        t.estimate, t.stderr = r.estimates[key], r.standard_errors[key]
+    except Exception as exc:  # a failing config is a result of the benchmark, not its end
+        t.error = f"{type(exc).__name__}: {exc}"
+    return t
+
+
+def run_peers(case: Case) -> dict[str, Any] | None:
+    """Time the peer that computes the same quantity at the same sample count, if any."""
+    w = case.workload
+    try:
+        if isinstance(w, EuropeanOption):
+            times, out = [], {}
+            for rep in range(3):
+                out = peers.quantlib_european(w.S0, w.K, w.T, w.r, w.sigma, w.q, w.kind, n_paths=case.n_sims,
+                                              seed=rep)
+                times.append(out["seconds"])
+            return {"peer": "QuantLib MCEuropeanEngine", "median_s": statistics.median(times),
+                    "estimate": out["price"], "stderr": out["stderr"]}
+        if isinstance(w, Portfolio) and len(w.groups) == 1:
+            g = w.groups[0]
+            times = []
+            for rep in range(2):
+                out = peers.gemact_aggregate(g.frequency, g.severity, n_policies=g.n_policies,
+                                             deductible=g.terms.deductible, limit=g.terms.limit,
+                                             n_sims=case.n_sims, seed=rep)
+                times.append(out["seconds"])
+            return {"peer": "gemact LossModel (mc)", "median_s": statistics.median(times),
+                    "estimate": out["mean"], "stderr": out["mean_stderr"]}
+    except ImportError as exc:
+        log.warning("peer skipped for %s: %s", case.name, exc)
+        return {"peer": "unavailable", "error": str(exc)}
+    return None
+
+
+def fmt_s(x: float) -> str:
+    return f"{x * 1e3:9.1f} ms" if x < 10 else f"{x:9.2f} s "
+
+
+def run(size: str, chunk_sizes: list[int | None], only: list[str] | None) -> dict[str, Any]:
+    cores = usable_cores()
+    report: dict[str, Any] = {
+        "size": size,
+        "machine": {"cores": cores, "platform": platform.platform(), "python": sys.version.split()[0],
+                    "processor": platform.processor()},
+        "versions": {"numpy": np.__version__, **peers.peer_versions()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "cases": [],
+    }
+    for case in cases(size):
+        if only and case.name not in only:
+            continue
+        configs = valid_configs(case.n_sims, cores, chunk_sizes)
+        print(f"\n== {case.name}: n_sims={case.n_sims:,}, {len(configs)} configs", flush=True)
+        timings = [measure(case, c) for c in configs]
+        default = next(t for t in timings if t.config == Config())
+        peer = run_peers(case)
+        rows = []
+        for t in sorted(timings, key=lambda t: t.median):
+            rows.append({
+                "config": t.config.to_dict(), "label": t.config.label(), "median_s": t.median,
+                "samples_s": t.samples, "first_call_s": t.first_call_s, "overhead_s": t.overhead_s,
+                "speedup_vs_default": default.median / t.median if t.samples else None,
+                "estimate": t.estimate, "stderr": t.stderr, "error": t.error,
+            })
+        print(f"{'config':48} {'median':>12} {'first call':>12} {'x default':>9}")
+        for row in rows:
+            if row["error"]:
+                print(f"{row['label']:48} FAILED: {row['error']}")
+                continue
+            print(f"{row['label']:48} {fmt_s(row['median_s'])} {fmt_s(row['first_call_s'])} "
+                  f"{row['speedup_vs_default']:8.2f}x")
+        if peer and "median_s" in peer:
+            peer["ratio_to_our_default"] = peer["median_s"] / default.median
+            peer["ratio_to_our_best"] = peer["median_s"] / rows[0]["median_s"]
+            print(f"peer {peer['peer']}: {fmt_s(peer['median_s'])} = {peer['ratio_to_our_default']:.2f}x our default,"
+                  f" {peer['ratio_to_our_best']:.2f}x our best ({rows[0]['label']})")
+        report["cases"].append({"name": case.name, "n_sims": case.n_sims, "workload": repr(case.workload),
+                                "default_median_s": default.median, "rows": rows, "peer": peer})
+    kernels.shutdown_pools()
+    return report
+
+
+def write(report: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"bench_kernels_{report['size']}"
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str))
+    lines = [f"# Kernel benchmark ({report['size']}), {report['started']}, {report['machine']['cores']} cores", "",
+             "| workload | n_sims | default | best config | best | speedup | worst | peer | peer time |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in report["cases"]:
+        ok = [r for r in c["rows"] if not r["error"]]
+        best, worst = ok[0], ok[-1]
+        peer = c["peer"] or {}
+        peer_cols = f"{peer['peer']} | {peer['median_s']:.4f} s" if "median_s" in peer else "- | -"
+        lines.append(
+            f"| {c['name']} | {c['n_sims']:,} | {c['default_median_s']:.4f} s | {best['label']} | "
+            f"{best['median_s']:.4f} s | {best['speedup_vs_default']:.2f}x | {worst['median_s']:.4f} s | {peer_cols} |"
+        )
+    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print(f"\nwrote {out_dir / (stem + '.json')} and {stem}.md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "full"], default="small")
+    parser.add_argument("--chunks", default=None,
+                        help="comma-separated chunk sizes to try; 'auto' is Config.chunk_size=None "
+                             "(default: 'auto' for --size small, 'auto,16384,262144' for --size full)")
+    parser.add_argument("--only", default="", help="comma-separated case names (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    chunks = args.chunks or ("auto" if args.size == "small" else "auto,16384,262144")
+    chunk_sizes = [None if c == "auto" else int(c) for c in chunks.split(",") if c]
+    logging.basicConfig(level=logging.WARNING)
+    report = run(args.size, chunk_sizes, [s for s in args.only.split(",") if s] or None)
+    write(report, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
