@@ -1,0 +1,204 @@
+"""The numba backend's compiled loops: one pass per path or simulation year, no temporary arrays.
+
+Every kernel is ``njit(nogil=True, cache=True)``: it releases the GIL so that
+thread workers run chunks in parallel, and its machine code is cached on disk,
+so compilation is paid once per machine. Kernels take the chunk's
+``numpy.random.Generator`` (numba draws from its bit generator directly; a
+Generator must not be shared between threads, and each chunk has its own) and
+the per-path float type ``dt`` (``np.float32`` or ``np.float64``), which picks
+the specialization. Per-path arithmetic is in ``dt``; every sum is float64.
+
+The arithmetic mirrors :mod:`kernels.backends.numpy_backend` operation for
+operation (the same constants cast to ``dt``, the same order of operations), so
+the two backends differ only by their random draws.
+
+Keep this module self-contained: numba invalidates a cached kernel only when
+the file that defines it changes.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Frequency and severity family codes (``Frequency.code`` / ``Severity.code``).
+POISSON, NEGATIVE_BINOMIAL, BINOMIAL = 0, 1, 2
+GAMMA, LOGNORMAL, PARETO, EXPONENTIAL, WEIBULL = 0, 1, 2, 3, 4
+
+# Layout of the European constants array (cast to ``dt`` on the host).
+EU_DRIFT, EU_VOL, EU_S0, EU_K, EU_DISC, EU_DELTA, EU_SQRT_T, EU_SIGMA_T = range(8)
+
+_jit = numba.njit(nogil=True, cache=True)
+
+
+@_jit
+def _normal(rng, dt):  # pragma: no cover - compiled
+    """A standard normal in ``dt``, drawn in float64.
+
+    numba's float32 ziggurat (``standard_normal(dtype=np.float32)``) is about 4x
+    slower than its float64 one, so float32 paths cast a float64 draw instead.
+    """
+    return dt(rng.standard_normal())
+
+
+@_jit
+def european_stats(rng, z, n, is_call, c, dt, out):  # pragma: no cover - compiled
+    """Fill ``out`` with the 7-column European row of ``n`` paths.
+
+    ``z`` holds the paths' normals (QMC) or is empty (draw from ``rng``); ``c`` the
+    constants at ``EU_*`` in ``dt``.
+    """
+    drift, vol, s0, k = c[EU_DRIFT], c[EU_VOL], c[EU_S0], c[EU_K]
+    disc, dfac, sqrt_t, sig_t = c[EU_DISC], c[EU_DELTA], c[EU_SQRT_T], c[EU_SIGMA_T]
+    draw = z.shape[0] == 0
+    sp = sp2 = sd = sd2 = sv = sv2 = 0.0
+    for i in range(n):
+        zi = _normal(rng, dt) if draw else z[i]
+        st = np.exp(drift + vol * zi) * s0
+        itm = st > k if is_call else st < k
+        if itm:
+            pay = np.float64((st - k) * disc)
+            delta = np.float64(st * dfac)
+            vega = np.float64(st * (sqrt_t * zi - sig_t) * disc)
+            sp += pay
+            sp2 += pay * pay
+            sd += delta
+            sd2 += delta * delta
+            sv += vega
+            sv2 += vega * vega
+    out[0] = n
+    out[1] = sp
+    out[2] = sp2
+    out[3] = sd
+    out[4] = sd2
+    out[5] = sv
+    out[6] = sv2
+
+
+@_jit
+def asian_stats(
+    rng, z, n, drift, sqrt_h, sigma, target, left, right, lw, rw, sd, strike, disc, is_call, antithetic, dt, out
+):  # pragma: no cover - compiled
+    """Fill ``out`` with the 6-column Asian row of ``n`` simulations.
+
+    ``z`` is ``(n, n_steps)`` QMC normals, built into paths by the Brownian bridge
+    ``target, left, right, lw, rw, sd``; or ``(0, n_steps)`` for random walks from
+    ``rng``. ``drift[j] = mu t_j + log S0`` and ``sqrt_h``, ``sigma`` are in ``dt``.
+    With ``antithetic`` the mirrored path (normals ``-z``) has Brownian values
+    exactly ``-W``, so both paths come from one pass.
+    """
+    m = drift.shape[0]
+    bridge = z.shape[0] > 0
+    w_b = np.zeros(m + 1, dtype=dt)
+    sa = saa = sg = sgg = sag = 0.0
+    for i in range(n):
+        if bridge:
+            for j in range(m):
+                acc = sd[j] * z[i, j]
+                if lw[j] != 0:
+                    acc += lw[j] * w_b[left[j]]
+                if rw[j] != 0:
+                    acc += rw[j] * w_b[right[j]]
+                w_b[target[j]] = acc
+        w = dt(0.0)
+        sum_log = sum_exp = sum_log2 = sum_exp2 = 0.0
+        for j in range(m):
+            if bridge:
+                w = w_b[j + 1]
+            else:
+                w += _normal(rng, dt) * sqrt_h
+            sw = w * sigma
+            ls = sw + drift[j]
+            sum_log += np.float64(ls)
+            sum_exp += np.float64(np.exp(ls))
+            if antithetic:
+                ls2 = drift[j] - sw
+                sum_log2 += np.float64(ls2)
+                sum_exp2 += np.float64(np.exp(ls2))
+        a, g = _asian_payoffs(sum_exp / m, np.exp(sum_log / m), strike, disc, is_call)
+        if antithetic:
+            a2, g2 = _asian_payoffs(sum_exp2 / m, np.exp(sum_log2 / m), strike, disc, is_call)
+            a, g = 0.5 * (a + a2), 0.5 * (g + g2)
+        sa += a
+        saa += a * a
+        sg += g
+        sgg += g * g
+        sag += a * g
+    out[0] = n
+    out[1] = sa
+    out[2] = saa
+    out[3] = sg
+    out[4] = sgg
+    out[5] = sag
+
+
+@_jit
+def _asian_payoffs(arith, geo, strike, disc, is_call):  # pragma: no cover - compiled
+    if is_call:
+        return disc * max(arith - strike, 0.0), disc * max(geo - strike, 0.0)
+    return disc * max(strike - arith, 0.0), disc * max(strike - geo, 0.0)
+
+
+@_jit
+def _count(rng, code, a, b):  # pragma: no cover - compiled
+    if code == POISSON:
+        return rng.poisson(a)
+    if code == NEGATIVE_BINOMIAL:
+        return rng.negative_binomial(a, b)
+    return rng.binomial(np.int64(a), b)
+
+
+@_jit
+def _layered_claims(rng, count, code, a, b, ded, lim, dt):  # pragma: no cover - compiled
+    """Float64 sum of ``count`` occurrence payments ``min(max(X - ded, 0), lim)``, ``X`` and the layer in ``dt``."""
+    total = 0.0
+    for _ in range(count):
+        if code == GAMMA:
+            x = rng.standard_gamma(a, dtype=dt) * dt(b)
+        elif code == LOGNORMAL:
+            x = np.exp(_normal(rng, dt) * dt(b) + dt(a))
+        elif code == PARETO:  # Lomax: scale * (exp(E / shape) - 1)
+            x = np.expm1(rng.standard_exponential(dtype=dt) * dt(1.0 / a)) * dt(b)
+        elif code == EXPONENTIAL:
+            x = rng.standard_exponential(dtype=dt) * dt(a)
+        else:  # Weibull: scale * E ** (1 / shape)
+            x = rng.standard_exponential(dtype=dt) ** dt(1.0 / a) * dt(b)
+        x = x - ded
+        if x < 0:
+            x = dt(0.0)
+        if x > lim:
+            x = lim
+        total += np.float64(x)
+    return total
+
+
+@_jit
+def portfolio_losses(
+    rng, n, freq_code, freq_a, freq_b, sev_code, sev_a, sev_b, terms, n_policies, pooled, counts, dt, out
+):  # pragma: no cover - compiled
+    """Write the annual aggregate loss of ``n`` simulated years into ``out`` (float64).
+
+    Per group ``g``: ``freq_*`` are the parameters of the count actually drawn (the
+    pooled frequency for pooled groups, the per-policy one otherwise); ``sev_*``
+    are ``Severity.params()``; ``terms[g]`` is ``PolicyTerms.as_tuple()``. A
+    pooled group draws one count per year, taken from ``counts[i, g]`` when
+    ``counts`` has rows (QMC); other groups draw one count per policy and apply
+    the aggregate layer to each policy's year.
+    """
+    n_groups = freq_code.shape[0]
+    host_counts = counts.shape[0] > 0
+    for i in range(n):
+        total = 0.0
+        for g in range(n_groups):
+            ded = dt(terms[g, 0])
+            lim = dt(terms[g, 1])
+            if pooled[g]:
+                k = counts[i, g] if host_counts else _count(rng, freq_code[g], freq_a[g], freq_b[g])
+                total += _layered_claims(rng, k, sev_code[g], sev_a[g], sev_b[g], ded, lim, dt)
+            else:
+                agg_ded, agg_lim = terms[g, 2], terms[g, 3]
+                for _ in range(n_policies[g]):
+                    k = _count(rng, freq_code[g], freq_a[g], freq_b[g])
+                    s = _layered_claims(rng, k, sev_code[g], sev_a[g], sev_b[g], ded, lim, dt)
+                    total += min(max(s - agg_ded, 0.0), agg_lim)
+        out[i] = total
