@@ -1,0 +1,200 @@
+"""Low-level readers of the host: CPU, caches, cgroup limits, BLAS, JAX devices, versions.
+
+Every reader returns plain values and degrades to None / empty on any failure: a
+fingerprint with a missing detail is better than no fingerprint at all.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+ISA_FLAGS = ("avx2", "avx512f", "fma", "neon", "sse4_2")
+_SYS_CPU = Path("/sys/devices/system/cpu")
+_SIZE_RE = re.compile(r"^\s*([\d.]+)\s*([KMG]?)(?:i?B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def affinity() -> tuple[int, ...]:
+    """The sorted CPU ids this process may run on."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return tuple(range(os.cpu_count() or 1))
+
+
+def _proc_cpuinfo() -> dict[str, str]:
+    """The first value of each key in /proc/cpuinfo (keys lower-cased)."""
+    out: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out.setdefault(key.strip().lower(), value.strip())
+    return out
+
+
+def _py_cpuinfo() -> dict[str, Any]:
+    try:
+        import cpuinfo
+
+        # The public entry point runs CPUID in a child process, so a faulting probe cannot kill us.
+        return dict(cpuinfo.get_cpu_info())
+    except Exception as exc:  # any failure means "fall back to /proc/cpuinfo"
+        logger.debug("py-cpuinfo failed: %s", exc)
+        return {}
+
+
+def parse_size(value: object) -> int | None:
+    """``"48K"``, ``"32 KiB"``, ``"1 MB"`` or an int -> bytes; None when unparseable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m:
+            size = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+            return size if size > 0 else None
+    return None
+
+
+def sysfs_caches(cpu: int = 0, root: Path = _SYS_CPU) -> dict[str, int | None]:
+    """Per-core L1d/L2/L3 sizes in bytes of one CPU, from ``cpu<N>/cache/index*``."""
+    caches: dict[str, int | None] = {"l1d": None, "l2": None, "l3": None}
+    try:
+        entries = sorted((root / f"cpu{cpu}" / "cache").glob("index*"))
+    except OSError:
+        return caches
+    for entry in entries:
+        try:
+            level = (entry / "level").read_text().strip()
+            kind = (entry / "type").read_text().strip().lower()
+            size = parse_size((entry / "size").read_text().strip())
+        except OSError:
+            continue
+        name = {"1": "l1d" if kind == "data" else None, "2": "l2", "3": "l3"}.get(level)
+        if name and kind in ("data", "unified") and caches[name] is None:
+            caches[name] = size
+    return caches
+
+
+def cpu_facts(cpu: int = 0) -> dict[str, Any]:
+    """Vendor, model, caches, ISA flags and advertised frequency of the CPU.
+
+    Where /proc/cpuinfo names the model and lists the flags (Linux on x86) it is enough, and the
+    ~1 s py-cpuinfo child process is skipped; elsewhere (macOS, Windows, ARM Linux) py-cpuinfo leads.
+    """
+    proc = _proc_cpuinfo()
+    proc_flags = proc.get("flags") or proc.get("features") or ""
+    info = {} if proc.get("model name") and proc_flags else _py_cpuinfo()
+    vendor = info.get("vendor_id_raw") or proc.get("vendor_id") or proc.get("cpu implementer") or platform.processor()
+    model = (info.get("brand_raw") or proc.get("model name") or proc.get("hardware") or proc.get("model")
+             or platform.processor() or platform.machine())
+    # sysfs gives per-core sizes; py-cpuinfo (through lscpu) often reports totals over all cores,
+    # so it is only the fallback.
+    caches = sysfs_caches(cpu)
+    if all(v is None for v in caches.values()) and cpu != 0:
+        caches = sysfs_caches(0)
+    for name, key in (("l1d", "l1_data_cache_size"), ("l2", "l2_cache_size"), ("l3", "l3_cache_size")):
+        if caches[name] is None:
+            caches[name] = parse_size(info.get(key))
+    flags = {str(f).lower() for f in info.get("flags") or ()} | set(proc_flags.lower().split())
+    isa = {name: name in flags for name in ISA_FLAGS}
+    # AArch64 calls NEON "asimd", and it is mandatory there (macOS reports no flags at all).
+    isa["neon"] = isa["neon"] or "asimd" in flags or platform.machine().lower() in ("arm64", "aarch64")
+    hz = info.get("hz_advertised")
+    advertised_mhz = hz[0] / 1e6 if isinstance(hz, (list, tuple)) and hz and hz[0] else None
+    # Brand strings come padded with spaces (CPUID) or not (the kernel): normalise for a stable id.
+    return {"vendor": " ".join(str(vendor or "unknown").split()), "model": " ".join(str(model or "unknown").split()),
+            "caches": caches, "isa": isa, "advertised_mhz": advertised_mhz}
+
+
+def _read_first(*paths: str) -> str | None:
+    for path in paths:
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            continue
+    return None
+
+
+def cgroup_limits() -> tuple[float | None, int | None]:
+    """(CPU quota in cores, memory limit in bytes) of this process's cgroup; None where unlimited."""
+    quota: float | None = None
+    text = _read_first("/sys/fs/cgroup/cpu.max")
+    if text:  # cgroup v2: "max 100000" or "200000 100000"
+        q, _, p = text.partition(" ")
+        if q != "max" and q.isdigit() and p.strip().isdigit() and int(p) > 0:
+            quota = int(q) / int(p)
+    else:  # cgroup v1
+        q1 = _read_first("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us")
+        p1 = _read_first("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us")
+        if q1 and p1 and q1.lstrip("-").isdigit() and p1.isdigit() and int(q1) > 0 and int(p1) > 0:
+            quota = int(q1) / int(p1)
+    mem_text = _read_first("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    memory = int(mem_text) if mem_text and mem_text.isdigit() else None
+    if memory is not None and memory >= 1 << 60:  # v1 writes "no limit" as a page-rounded 2**63
+        memory = None
+    return (round(quota, 3) if quota else None), memory
+
+
+def blas_info() -> dict[str, Any]:
+    """The first BLAS that threadpoolctl sees (numpy's, once numpy is imported)."""
+    try:
+        import numpy  # noqa: F401 - loads numpy's BLAS so that threadpoolctl can see it
+        from threadpoolctl import threadpool_info
+
+        pools = threadpool_info()
+    except Exception as exc:  # threadpoolctl missing or failing: BLAS unknown
+        logger.debug("threadpoolctl failed: %s", exc)
+        return {}
+    for pool in pools:
+        if pool.get("user_api") == "blas":
+            return {"vendor": pool.get("prefix"), "internal_api": pool.get("internal_api"),
+                    "threads": pool.get("num_threads"), "version": pool.get("version")}
+    return {}
+
+
+def jax_devices() -> dict[str, Any]:
+    """Accelerators visible to JAX: platform, kind, count and per-device memory (the smallest)."""
+    empty = {"platform": None, "kind": None, "count": 0, "memory_bytes": None}
+    if importlib.util.find_spec("jax") is None:
+        return empty
+    try:
+        import jax
+
+        devices = [d for d in jax.devices() if d.platform != "cpu"]
+    except Exception as exc:  # a broken JAX install must not break the fingerprint
+        logger.debug("JAX devices unavailable: %s", exc)
+        return empty
+    if not devices:
+        return empty
+    memory = []
+    for device in devices:
+        try:
+            stats = device.memory_stats() or {}
+        except Exception:  # memory_stats is not implemented on every platform
+            stats = {}
+        if stats.get("bytes_limit"):
+            memory.append(int(stats["bytes_limit"]))
+    return {"platform": str(devices[0].platform), "kind": str(devices[0].device_kind), "count": len(devices),
+            "memory_bytes": min(memory) if memory else None}
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
