@@ -1,0 +1,38 @@
+"""The results database: machines, workloads, configs, tuning sessions, measurements, models.
+
+One SQLAlchemy database (SQLite by default, ``sqlite:///./results.db``) that also holds
+the Optuna studies, so ``optuna-dashboard <url>`` shows them beside our tables.
+"""
+
+from ._engine import BUSY_TIMEOUT_S, DEFAULT_URL, ENV_VAR, resolve_url
+from ._models import SCHEMA_VERSION
+from ._records import (
+    SOURCES,
+    MachineRow,
+    MeasurementRecord,
+    MeasurementRow,
+    ModelRow,
+    ProfileRow,
+    TuningSessionRow,
+    WorkloadRow,
+)
+from ._storage import Storage, config_id, open_storage
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "SCHEMA_VERSION",
+    "SOURCES",
+    "MachineRow",
+    "MeasurementRecord",
+    "MeasurementRow",
+    "ModelRow",
+    "ProfileRow",
+    "Storage",
+    "TuningSessionRow",
+    "WorkloadRow",
+    "config_id",
+    "open_storage",
+    "resolve_url",
+]

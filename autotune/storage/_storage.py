@@ -1,0 +1,332 @@
+"""The Storage facade: small typed methods over the results database."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .._errors import StorageError
+from .._outcome import Outcome
+from ._configs import config_columns, config_id
+from ._engine import Database, resolve_url
+from ._models import (
+    ConfigModel,
+    MachineModel,
+    MeasurementModel,
+    PredictorModel,
+    ProfileModel,
+    TuningSessionModel,
+    WorkloadModel,
+    utcnow,
+)
+from ._optuna import rdb_storage
+from ._records import (
+    MachineRow,
+    MeasurementRecord,
+    MeasurementRow,
+    ModelRow,
+    ProfileRow,
+    TuningSessionRow,
+    WorkloadRow,
+    from_orm,
+)
+from ._schema import ensure_schema, read_schema_version
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["Storage", "config_id", "open_storage"]
+
+_logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+def open_storage(url: str | None = None) -> Storage:
+    """Open (creating if new) the results database.
+
+    Args:
+        url: a SQLAlchemy URL or a file path ending in ``.db``; ``None`` reads the
+            ``AUTOTUNE_STORAGE`` environment variable, else uses ``sqlite:///./results.db``.
+
+    Raises:
+        StorageError: the URL is invalid or the database cannot be opened.
+        SchemaVersionError: the database was written with another schema version.
+    """
+    return Storage(url)
+
+
+class Storage:
+    """The results database: machines, workloads, configs, sessions, measurements, models.
+
+    Every method runs in its own transaction (retried if the database is busy); use
+    :meth:`session` for anything else. One instance per process: open it again in a
+    child process from :attr:`url`.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self._db = Database(resolve_url(url))
+        try:
+            # One write transaction (BEGIN IMMEDIATE on SQLite): processes opening a new file together create it once.
+            self._db.transact(lambda s: ensure_schema(s.connection(), self._db.shown_url))
+        except BaseException:
+            self._db.dispose()
+            raise
+        _logger.debug("opened results database %s", self._db.shown_url)
+
+    @property
+    def url(self) -> str:
+        """The resolved database URL (SQLite paths absolute), usable to reopen it elsewhere."""
+        return self._db.url.render_as_string(hide_password=False)
+
+    def __repr__(self) -> str:
+        return f"Storage({self._db.shown_url!r})"
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections (the Storage may still be used; it reconnects)."""
+        self._db.dispose()
+
+    @contextlib.contextmanager
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """An ORM session in one transaction: commits, rolls back on error, raises StorageError."""
+        with self._db.session(read_only=read_only) as session:
+            yield session
+
+    def schema_version(self) -> int:
+        """The schema version stored in the database."""
+        version = self._db.transact(lambda s: read_schema_version(s.connection()), read_only=True)
+        if version is None:  # pragma: no cover - ensured at open
+            raise StorageError(f"results database {self._db.shown_url} has no schema version")
+        return version
+
+    # -- machines, workloads, configs ---------------------------------------------------
+
+    def upsert_machine(
+        self,
+        machine_id: str,
+        fingerprint: Mapping[str, Any],
+        *,
+        cpu_model: str | None = None,
+        usable_cores: int | None = None,
+        provider: str | None = None,
+        instance_type: str | None = None,
+    ) -> None:
+        """Insert a machine, or update its fields if ``machine_id`` is already stored."""
+        values = dict(fingerprint=dict(fingerprint), cpu_model=cpu_model, usable_cores=usable_cores,
+                      provider=provider, instance_type=instance_type)
+        self._db.transact(lambda s: _upsert(s, MachineModel, machine_id, values))
+
+    def upsert_workload(self, key: str, kind: str, spec: Mapping[str, Any], features: Mapping[str, Any]) -> None:
+        """Insert a workload, or update its kind, spec and features if ``key`` is already stored."""
+        values = dict(kind=kind, spec=dict(spec), features=dict(features))
+        self._db.transact(lambda s: _upsert(s, WorkloadModel, key, values))
+
+    def upsert_config(self, knobs: Mapping[str, Any]) -> str:
+        """Store a config (``Config.to_dict()``) if new, and return its :func:`config_id`."""
+        values = config_columns(knobs)
+        cid = config_id(knobs)
+        self._db.transact(lambda s: _upsert(s, ConfigModel, cid, values, update=False))
+        return cid
+
+    def machine(self, machine_id: str) -> MachineRow | None:
+        """The stored machine, or ``None``."""
+        return self._get(MachineModel, machine_id, MachineRow)
+
+    def workload(self, key: str) -> WorkloadRow | None:
+        """The stored workload, or ``None``."""
+        return self._get(WorkloadModel, key, WorkloadRow)
+
+    def config(self, config_id: str) -> dict[str, Any] | None:
+        """The knobs of a stored config, or ``None``."""
+        return self._db.transact(lambda s: _knobs(s.get(ConfigModel, config_id)), read_only=True)
+
+    # -- measurements ---------------------------------------------------------------------
+
+    def add_measurement(self, record: MeasurementRecord | None = None, /, **fields: Any) -> int:
+        """Store one measurement (a :class:`MeasurementRecord`, or its fields) and return its id."""
+        if record is None:
+            record = MeasurementRecord(**fields)
+        elif fields:
+            raise TypeError("pass either a MeasurementRecord or keyword fields, not both")
+        return self.add_measurements([record])[0]
+
+    def add_measurements(self, records: Iterable[MeasurementRecord]) -> list[int]:
+        """Store several measurements in one transaction and return their ids, in order."""
+        records = list(records)
+        for record in records:
+            if not isinstance(record, MeasurementRecord):
+                raise TypeError(f"expected MeasurementRecord, got {type(record).__name__}")
+
+        def work(session: Session) -> list[int]:
+            rows = [_measurement_model(r) for r in records]
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
+
+        return self._db.transact(work)
+
+    def measurements(
+        self,
+        *,
+        machine_id: str | None = None,
+        workload_id: str | None = None,
+        config_id: str | None = None,
+        session_id: int | None = None,
+        status: Outcome | str | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[MeasurementRow]:
+        """Stored measurements matching every filter given, oldest first."""
+        query = select(MeasurementModel).order_by(MeasurementModel.id)
+        for column, value in ((MeasurementModel.machine_id, machine_id), (MeasurementModel.workload_id, workload_id),
+                              (MeasurementModel.config_id, config_id), (MeasurementModel.session_id, session_id),
+                              (MeasurementModel.source, source)):
+            if value is not None:
+                query = query.where(column == value)
+        if status is not None:
+            query = query.where(MeasurementModel.status == Outcome(status))
+        if limit is not None:
+            if limit < 0:
+                raise ValueError(f"limit must be >= 0 or None, got {limit}")
+            query = query.limit(limit)
+        return self._db.transact(lambda s: [_measurement_row(m) for m in s.scalars(query)], read_only=True)
+
+    def best_measurement(
+        self, machine_id: str, workload_id: str, *, n_sims: int | None = None
+    ) -> MeasurementRow | None:
+        """The COMPLETE measurement with the smallest median time, or ``None`` if there is none."""
+        query = (
+            select(MeasurementModel)
+            .where(MeasurementModel.machine_id == machine_id, MeasurementModel.workload_id == workload_id,
+                   MeasurementModel.status == Outcome.COMPLETE)
+            .order_by(MeasurementModel.median_s, MeasurementModel.id)
+            .limit(1)
+        )
+        if n_sims is not None:
+            query = query.where(MeasurementModel.n_sims == n_sims)
+        return self._db.transact(lambda s: _maybe(_measurement_row, s.scalars(query).first()), read_only=True)
+
+    # -- tuning sessions, profiles, models -------------------------------------------------
+
+    def create_session(
+        self,
+        machine_id: str,
+        workload_id: str,
+        *,
+        n_sims: int,
+        sampler: str | None = None,
+        study_name: str | None = None,
+        budget: Mapping[str, Any] | None = None,
+        status: str = "running",
+    ) -> int:
+        """Start a tuning session and return its id."""
+        values = dict(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims, sampler=sampler,
+                      study_name=study_name, budget=dict(budget or {}), status=status)
+        return self._db.transact(lambda s: _insert(s, TuningSessionModel(**values)))
+
+    def finish_session(
+        self, session_id: int, *, status: str, best_config_id: str | None = None,
+        report: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Mark a tuning session finished with its status, best config and report."""
+
+        def work(session: Session) -> None:
+            row = session.get(TuningSessionModel, session_id)
+            if row is None:
+                raise StorageError(f"no tuning session with id {session_id} in {self._db.shown_url}")
+            row.status, row.best_config_id, row.finished_at = status, best_config_id, utcnow()
+            row.report = None if report is None else dict(report)
+
+        self._db.transact(work)
+
+    def tuning_session(self, session_id: int) -> TuningSessionRow | None:
+        """The stored tuning session, or ``None``."""
+        return self._get(TuningSessionModel, session_id, TuningSessionRow)
+
+    def add_profile(self, machine_id: str, results: Mapping[str, Any]) -> int:
+        """Store the results of profiling a machine and return the profile id."""
+        values = dict(machine_id=machine_id, results=dict(results))
+        return self._db.transact(lambda s: _insert(s, ProfileModel(**values)))
+
+    def profiles(self, machine_id: str) -> list[ProfileRow]:
+        """Every profile of a machine, oldest first."""
+        query = select(ProfileModel).where(ProfileModel.machine_id == machine_id).order_by(ProfileModel.id)
+        return self._db.transact(lambda s: [from_orm(ProfileRow, p) for p in s.scalars(query)], read_only=True)
+
+    def add_model(
+        self, name: str, *, feature_schema_version: int, n_rows: int, rows_hash: str, payload: bytes,
+        params: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None,
+        versions: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Store a trained model and return its id."""
+        values = dict(name=name, feature_schema_version=feature_schema_version, n_rows=n_rows, rows_hash=rows_hash,
+                      payload=bytes(payload), params=dict(params or {}), metrics=dict(metrics or {}),
+                      versions=dict(versions or {}))
+        return self._db.transact(lambda s: _insert(s, PredictorModel(**values)))
+
+    def latest_model(self, name: str) -> ModelRow | None:
+        """The most recently stored model called ``name``, or ``None``."""
+        query = select(PredictorModel).where(PredictorModel.name == name).order_by(PredictorModel.id.desc()).limit(1)
+        return self._db.transact(lambda s: _maybe(lambda m: from_orm(ModelRow, m), s.scalars(query).first()),
+                                 read_only=True)
+
+    # -- optuna ----------------------------------------------------------------------------
+
+    def optuna_storage(self) -> optuna.storages.RDBStorage:
+        """An Optuna RDBStorage on this same database, so studies sit beside our tables.
+
+        ``optuna-dashboard <url>`` then shows the studies of a results database.
+        """
+        return rdb_storage(self._db)
+
+    def _get(self, model: type[Any], key: object, row_cls: type[R]) -> R | None:
+        # ORM objects are built inside each transaction (never reused), so a retried one starts clean.
+        return self._db.transact(lambda s: _maybe(lambda o: from_orm(row_cls, o), s.get(model, key)), read_only=True)
+
+
+def _upsert(session: Session, model: type[Any], key: str, values: dict[str, Any], *, update: bool = True) -> None:
+    row = session.get(model, key)
+    if row is None:
+        session.add(model(id=key, **values))
+    elif update:
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+def _insert(session: Session, row: Any) -> int:
+    """Add a new ORM object and return its generated id."""
+    session.add(row)
+    session.flush()
+    return int(row.id)
+
+
+def _maybe(convert: Any, obj: Any) -> Any:
+    return None if obj is None else convert(obj)
+
+
+def _knobs(row: ConfigModel | None) -> dict[str, Any] | None:
+    return None if row is None else dict(row.knobs)
+
+
+def _measurement_model(record: MeasurementRecord) -> MeasurementModel:
+    values = {f: getattr(record, f) for f in MeasurementRecord.__dataclass_fields__}
+    values["samples"] = list(record.samples)
+    values["uid"] = record.uid or uuid.uuid4().hex
+    values["created_at"] = record.created_at or utcnow()
+    return MeasurementModel(**values)
+
+
+def _measurement_row(model: MeasurementModel) -> MeasurementRow:
+    return from_orm(MeasurementRow, model)

@@ -1,0 +1,54 @@
+"""Optuna's tables and ours live in one database file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import optuna
+import pytest
+from sqlalchemy import text
+
+from autotune.storage import Storage, open_storage
+
+from ._data import MACHINE, WORKLOAD, record
+
+
+@pytest.fixture(autouse=True)
+def _quiet_optuna() -> None:
+    optuna.logging.set_verbosity(logging.WARNING)
+
+
+def test_optuna_study_and_our_tables_coexist(db_path: Path, seeded: tuple[Storage, str]) -> None:
+    storage, cid = seeded
+    sid = storage.create_session(MACHINE, WORKLOAD, n_sims=100, sampler="tpe", study_name="tune-1")
+    storage.add_measurement(record(cid, session_id=sid))
+
+    rdb = storage.optuna_storage()
+    assert isinstance(rdb, optuna.storages.RDBStorage)
+    assert rdb.url == storage.url
+    study = optuna.create_study(storage=rdb, study_name="tune-1", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0) ** 2, n_trials=5)
+    rdb.engine.dispose()
+
+    # Our data, schema version and settings are intact, alongside Optuna's tables.
+    assert storage.schema_version() == 1
+    assert len(storage.measurements(session_id=sid)) == 1
+    with storage.session(read_only=True) as session:
+        tables = set(session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
+        assert {"studies", "trials", "version_info", "measurements", "machines", "schema_version"} <= tables
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+    # Reopening both sides sees everything: ours after Optuna wrote, and Optuna's study from the URL alone.
+    storage.close()
+    with open_storage(str(db_path)) as again:
+        assert again.measurements()[0].session_id == sid
+        loaded = optuna.load_study(study_name="tune-1", storage=again.url)
+        assert len(loaded.trials) == 5
+
+
+def test_optuna_first_then_ours(db_path: Path) -> None:
+    optuna.create_study(storage=f"sqlite:///{db_path}", study_name="first")
+    with open_storage(str(db_path)) as store:
+        assert store.schema_version() == 1
+        assert optuna.study.get_all_study_names(store.optuna_storage()) == ["first"]
