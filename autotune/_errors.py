@@ -4,11 +4,11 @@ from __future__ import annotations
 
 __all__ = [
     "AutotuneError",
-    "StorageError",
-    "SchemaVersionError",
     "MeasurementError",
-    "NotFittedError",
     "ModelSchemaError",
+    "NotFittedError",
+    "SchemaVersionError",
+    "StorageError",
 ]
 
 

@@ -7,7 +7,7 @@ import enum
 __all__ = ["Outcome"]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How a measured configuration ended.
 
     COMPLETE: timed, and its estimate agrees with the reference.

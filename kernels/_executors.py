@@ -31,7 +31,7 @@ from ._chunks import Chunk
 from ._config import Config
 from ._estimators import chunk_view, output_shape
 from ._workloads import Workload
-from .backends import get_backend
+from .backends import adopt_registry, get_backend, registry
 
 __all__ = ["ExecutionError", "prepare", "run_chunks", "shutdown_pools"]
 
@@ -82,8 +82,9 @@ def shutdown_pools() -> None:
 atexit.register(shutdown_pools)
 
 
-def _warm_task(backend: str, workload: Workload, config: Config, chunk_size: int) -> None:
-    get_backend(backend).prepare(workload, config, chunk_size)
+def _warm_task(paths: dict[str, str], workload: Workload, config: Config, chunk_size: int) -> None:
+    adopt_registry(paths)
+    get_backend(config.backend).prepare(workload, config, chunk_size)
     # Hold the worker briefly so that the other warm-up tasks land on other workers.
     time.sleep(0.05)
 
@@ -97,8 +98,10 @@ def _attach(name: str) -> shared_memory.SharedMemory:
 
 
 def _process_task(
-    workload: Workload, config: Config, chunk: Chunk, shm_name: str | None, shape: tuple[int, ...]
+    paths: dict[str, str], workload: Workload, config: Config, chunk: Chunk, shm_name: str | None,
+    shape: tuple[int, ...],
 ) -> np.ndarray | None:
+    adopt_registry(paths)
     backend = get_backend(config.backend)
     backend.prepare(workload, config, config.chunk_size or chunk.size)
     if shm_name is None:
@@ -126,7 +129,7 @@ def prepare(workload: Workload, config: Config, chunk_size: int) -> None:
         return
     try:
         futures = [
-            pool.submit(_warm_task, config.backend, workload, config, chunk_size) for _ in range(config.workers)
+            pool.submit(_warm_task, registry(), workload, config, chunk_size) for _ in range(config.workers)
         ]
         for f in futures:
             f.result()
@@ -175,7 +178,8 @@ def _run_processes(
     shm = shared_memory.SharedMemory(create=True, size=nbytes) if config.shared_memory else None
     try:
         name = shm.name if shm is not None else None
-        futures = [pool.submit(_process_task, workload, config, c, name, shape) for c in chunks]
+        paths = registry()
+        futures = [pool.submit(_process_task, paths, workload, config, c, name, shape) for c in chunks]
         if shm is None:
             buffer = np.empty(shape, dtype=np.float64)
             for chunk, f in zip(chunks, futures, strict=False):

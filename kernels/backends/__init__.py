@@ -47,6 +47,18 @@ def register_backend(name: str, path: str) -> None:
     _INSTANCES.pop(name.lower(), None)
 
 
+def registry() -> dict[str, str]:
+    """A snapshot of every registered backend (name -> import path), to hand to another process."""
+    return dict(_PATHS)
+
+
+def adopt_registry(paths: dict[str, str]) -> None:
+    """Register, in this process, the backends of another process's :func:`registry` that are new here."""
+    for name, path in paths.items():
+        if _PATHS.get(name) != path:
+            register_backend(name, path)
+
+
 def get_backend(name: str) -> Backend:
     """The (per-process, shared) instance of the named backend."""
     try:

@@ -1,0 +1,5 @@
+"""The measurement harness: warm-up, compile time apart, adaptive repeats, isolation, accuracy gate."""
+
+from ._harness import Measurement, MeasureOptions, accuracy_z, headline, measure, reference_result
+
+__all__ = ["MeasureOptions", "Measurement", "accuracy_z", "headline", "measure", "reference_result"]

@@ -1,0 +1,302 @@
+"""The measurement harness: honest timings of one config, and the accuracy gate."""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import statistics
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import psutil
+from scipy import stats
+
+from kernels import Config, SimulationResult, Workload, simulate
+from kernels._validation import check_int, check_real
+from kernels.backends import adopt_registry, registry
+
+from .._outcome import Outcome
+
+__all__ = ["MeasureOptions", "Measurement", "accuracy_z", "headline", "measure", "reference_result"]
+
+log = logging.getLogger(__name__)
+
+# Seed offset of the reference run, so that it is independent of the candidate's runs.
+_REFERENCE_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """How one config is measured.
+
+    Args:
+        warmup: untimed runs first (>= 1); the first one's overhead is the compile/first-call time.
+        min_repeats, max_repeats: timed runs; repeats stop once ``min_total_s`` of steady-state
+            time is reached (at least ``min_repeats``, at most ``max_repeats``).
+        min_total_s: steady-state time to accumulate before stopping.
+        isolate: measure in a separate process, so that a crash or out-of-memory kill is
+            recorded as FAILED and a hang as TIMED_OUT, and the caller goes on.
+        timeout_s: limit for the whole measurement of one config. With ``isolate`` the process
+            is killed at the limit; without it, a config whose warm-up alone exceeds the
+            limit is recorded as TIMED_OUT and not repeated.
+        accuracy_k: the accuracy gate: reject a config whose estimates differ from the
+            reference by more than ``k`` combined standard errors.
+        seed: seed of the timed runs.
+    """
+
+    warmup: int = 1
+    min_repeats: int = 3
+    max_repeats: int = 15
+    min_total_s: float = 0.3
+    isolate: bool = False
+    timeout_s: float | None = None
+    accuracy_k: float = 4.0
+    seed: int = 2024
+
+    def __post_init__(self) -> None:
+        check_int("MeasureOptions", "warmup", self.warmup, low=1)
+        check_int("MeasureOptions", "min_repeats", self.min_repeats, low=1)
+        check_int("MeasureOptions", "max_repeats", self.max_repeats, low=self.min_repeats)
+        check_real("MeasureOptions", "min_total_s", self.min_total_s, low=0)
+        check_real("MeasureOptions", "accuracy_k", self.accuracy_k, low=0, low_open=True)
+        if self.timeout_s is not None:
+            check_real("MeasureOptions", "timeout_s", self.timeout_s, low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The outcome and timings of one config on one workload.
+
+    Times are seconds of wall clock for a whole ``simulate`` call in steady state;
+    ``compile_s`` is the first call's one-time overhead (JIT compile, pool start).
+    """
+
+    config: Config
+    outcome: Outcome
+    n_sims: int
+    median_s: float | None = None
+    iqr_s: float | None = None
+    samples: tuple[float, ...] = ()
+    compile_s: float | None = None
+    first_call_s: float | None = None
+    peak_memory_bytes: int | None = None
+    error: str | None = None
+    accuracy_z: float | None = None
+    estimate: float | None = None
+    stderr: float | None = None
+    estimates: dict[str, float] = field(default_factory=dict, repr=False)
+    standard_errors: dict[str, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.COMPLETE
+
+
+def headline(result_estimates: dict[str, float]) -> str:
+    """The estimate that represents a run: ``price`` for options, ``mean`` for portfolios."""
+    return "price" if "price" in result_estimates else "mean"
+
+
+def reference_result(workload: Workload, n_sims: int, seed: int = 2024) -> SimulationResult:
+    """The reference for the accuracy gate: float64, pseudo-random, numpy, same ``n_sims``."""
+    return simulate(workload, n_sims, Config(), seed=seed + _REFERENCE_SEED_OFFSET)
+
+
+def _t_tolerance(k: float, dof: int | None) -> float:
+    return k if dof is None else float(stats.t.ppf(1 - stats.norm.sf(k), dof))
+
+
+def accuracy_z(
+    estimates: dict[str, float], errors: dict[str, float], reference: SimulationResult, config: Config, k: float
+) -> tuple[float, bool]:
+    """Largest normalised difference from the reference over all shared estimates, and whether it passes.
+
+    Each difference is divided by the combined standard error. With QMC the mean's
+    (or price's) error comes from ``qmc_scrambles`` replicates, so its threshold is
+    the Student-t multiple with the same false-alarm rate as ``k`` normal errors.
+    """
+    worst, passed = 0.0, True
+    for name, value in estimates.items():
+        if name not in reference.standard_errors or name not in errors:
+            continue
+        se = math.hypot(errors[name], reference.standard_errors[name])
+        diff = abs(value - reference.estimates[name])
+        if not math.isfinite(value):
+            return math.inf, False
+        z = diff / se if se > 0 else (0.0 if diff == 0 else math.inf)
+        dof = config.qmc_scrambles - 1 if config.qmc and name in ("price", "mean", "geometric_price") else None
+        scaled = z * k / _t_tolerance(k, dof)
+        worst = max(worst, scaled)
+        passed &= scaled <= k
+    return worst, passed
+
+
+class _PeakRSS:
+    """Samples the resident memory of this process and its children while a run is going."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self._proc = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self.baseline = self._rss()
+        self.peak = self.baseline
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> _PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def _measure_here(workload: Workload, n_sims: int, config: Config, options: MeasureOptions) -> Measurement:
+    """Time ``config`` in this process. Exceptions from the kernel become FAILED."""
+    try:
+        start = time.perf_counter()
+        with _PeakRSS() as mem:
+            first = simulate(workload, n_sims, config, seed=options.seed)
+        first_call = time.perf_counter() - start
+        base = Measurement(config, Outcome.COMPLETE, n_sims, compile_s=first.timing.overhead_s,
+                           first_call_s=first_call, peak_memory_bytes=max(mem.peak - mem.baseline, 0))
+        if options.timeout_s is not None and first_call > options.timeout_s:
+            return replace(base, outcome=Outcome.TIMED_OUT,
+                           error=f"first call took {first_call:.2f} s, over the {options.timeout_s:g} s limit")
+        for _ in range(options.warmup - 1):
+            simulate(workload, n_sims, config, seed=options.seed)
+        samples: list[float] = []
+        result = first
+        while len(samples) < options.max_repeats:
+            t0 = time.perf_counter()
+            result = simulate(workload, n_sims, config, seed=options.seed)
+            samples.append(time.perf_counter() - t0)
+            if len(samples) >= options.min_repeats and sum(samples) >= options.min_total_s:
+                break
+    except Exception as exc:  # a failing config is a measurement outcome, not the end of tuning
+        log.info("config %s failed: %s", config.label(), exc)
+        return Measurement(config, Outcome.FAILED, n_sims, error=f"{type(exc).__name__}: {exc}")
+    q1, q3 = np.percentile(samples, [25, 75])
+    key = headline(dict(result.estimates))
+    return replace(
+        base,
+        median_s=float(statistics.median(samples)),
+        iqr_s=float(q3 - q1),
+        samples=tuple(samples),
+        estimate=result.estimates[key],
+        stderr=result.standard_errors.get(key),
+        estimates=dict(result.estimates),
+        standard_errors=dict(result.standard_errors),
+    )
+
+
+def _child(
+    conn, paths: dict[str, str], workload: Workload, n_sims: int, config: Config, options: MeasureOptions
+) -> None:
+    try:
+        adopt_registry(paths)
+        m = _measure_here(workload, n_sims, config, options)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        conn.send(replace(m, peak_memory_bytes=max(m.peak_memory_bytes or 0, peak)))
+    except BaseException:
+        conn.send(Measurement(config, Outcome.FAILED, n_sims, error=traceback.format_exc(limit=3)))
+    finally:
+        conn.close()
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        parent = psutil.Process(pid)
+        procs = [*parent.children(recursive=True), parent]
+    except psutil.Error:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: MeasureOptions) -> Measurement:
+    ctx = mp.get_context("forkserver")
+    recv, send = ctx.Pipe(duplex=False)
+    args = (send, registry(), workload, n_sims, config, options)
+    proc = ctx.Process(target=_child, args=args, name="autotune-measure")
+    proc.start()
+    send.close()
+    try:
+        if recv.poll(options.timeout_s):
+            try:
+                result = recv.recv()
+            except EOFError:
+                result = None
+        else:
+            result = None
+            if proc.is_alive():
+                _kill_tree(proc.pid)
+                return Measurement(config, Outcome.TIMED_OUT, n_sims,
+                                   error=f"killed after the {options.timeout_s:g} s limit")
+        proc.join(timeout=10)
+        if result is None:
+            code = proc.exitcode
+            why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            hint = " (killed: out of memory?)" if code == -9 else ""
+            return Measurement(config, Outcome.FAILED, n_sims, error=f"measurement process died with {why}{hint}")
+        return result
+    finally:
+        if proc.is_alive():
+            _kill_tree(proc.pid)
+        recv.close()
+
+
+def measure(
+    workload: Workload,
+    n_sims: int,
+    config: Config,
+    *,
+    reference: SimulationResult | None = None,
+    options: MeasureOptions | None = None,
+) -> Measurement:
+    """Measure one config: warm-up, compile time apart, adaptive repeats, accuracy gate.
+
+    Args:
+        workload, n_sims, config: what to run, and how.
+        reference: the accuracy-gate reference (see :func:`reference_result`); None skips the gate.
+        options: see :class:`MeasureOptions`.
+
+    Returns:
+        A :class:`Measurement`; failures, time-outs and gate rejections are outcomes, not exceptions.
+    """
+    options = options or MeasureOptions()
+    if options.isolate:
+        m = _measure_isolated(workload, n_sims, config, options)
+    else:
+        m = _measure_here(workload, n_sims, config, options)
+    if m.outcome is not Outcome.COMPLETE or reference is None:
+        return m
+    z, passed = accuracy_z(m.estimates, m.standard_errors, reference, config, options.accuracy_k)
+    if passed:
+        return replace(m, accuracy_z=z)
+    why = f"estimates differ from the reference by {z:.1f} standard errors (limit {options.accuracy_k:g})"
+    return replace(m, outcome=Outcome.REJECTED, accuracy_z=z, error=why)

@@ -1,0 +1,220 @@
+"""The search space of configs for one workload on one machine."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+import optuna
+
+from kernels import Config, Portfolio, Workload, workload_kind
+from kernels._chunks import auto_chunk_size, bytes_per_sim
+from kernels._validation import check_int
+from kernels.backends import backend_names
+
+__all__ = ["SearchSpace", "complexity", "estimate_peak_memory", "search_space", "usable_cores"]
+
+# Explicit chunk sizes tried besides "auto" (None): powers of four from 4 Ki to 1 Mi sims.
+CHUNK_CANDIDATES = (4096, 16384, 65536, 262144, 1048576)
+_EXECUTORS = ("serial", "threads", "processes")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity), not the machine's total."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def estimate_peak_memory(workload: Workload, n_sims: int, config: Config) -> int:
+    """Bytes of working memory a run needs at its peak: chunks in flight plus the result buffer."""
+    chunk = config.chunk_size or auto_chunk_size(workload, n_sims)
+    chunk = min(chunk, n_sims)
+    itemsize = 4 if config.precision == "float32" else 8
+    in_flight = config.workers if config.executor != "serial" else 1
+    working = in_flight * chunk * bytes_per_sim(workload, itemsize)
+    buffer = 8 * n_sims if isinstance(workload, Portfolio) else 64 * max(1, n_sims // chunk)
+    if config.shared_memory or config.executor == "processes":
+        buffer *= 2  # shared block or pickled copies, plus the parent's array
+    return int(working + buffer)
+
+
+def complexity(config: Config) -> tuple:
+    """Order used to break statistical ties: fewer workers, float64, no QMC, simpler plumbing first."""
+    return (
+        config.workers,
+        config.precision == "float32",
+        config.qmc,
+        config.shared_memory,
+        _EXECUTORS.index(config.executor),
+        backend_names().index(config.backend) if config.backend in backend_names() else 99,
+        config.chunk_size is not None,
+        config.chunk_size or 0,
+    )
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Candidate values of every knob, and the hard constraints applied before anything is measured.
+
+    Build one with :func:`search_space`. ``enumerate()`` lists every valid config;
+    ``suggest(trial)`` samples one inside an Optuna trial (conditional knobs: workers
+    only for parallel executors, shared memory only for processes).
+    """
+
+    kind: str
+    n_sims: int
+    cores: int
+    backends: tuple[str, ...]
+    executors: tuple[str, ...]
+    workers: tuple[int, ...]
+    precisions: tuple[str, ...]
+    chunk_sizes: tuple[int | None, ...]
+    qmc: tuple[bool, ...]
+    shared_memory: tuple[bool, ...]
+    memory_limit_bytes: int | None
+    workload: Workload
+
+    def violation(self, config: Config) -> str | None:
+        """Why ``config`` breaks a hard constraint, or None if it is valid."""
+        if config.workers > self.cores:
+            return f"workers={config.workers} exceeds the {self.cores} usable cores"
+        if config.workers > self.n_sims:
+            return f"workers={config.workers} exceeds n_sims={self.n_sims}"
+        if config.shared_memory and config.executor != "processes":
+            return "shared memory needs the processes executor"
+        if config.chunk_size is not None and config.chunk_size > self.n_sims:
+            return f"chunk_size={config.chunk_size} exceeds n_sims={self.n_sims}"
+        if config.qmc and self.n_sims < 2 * config.qmc_scrambles:
+            return f"qmc needs n_sims >= {2 * config.qmc_scrambles}"
+        if self.memory_limit_bytes is not None:
+            need = estimate_peak_memory(self.workload, self.n_sims, config)
+            if need > self.memory_limit_bytes:
+                return f"needs about {need / 2**20:.0f} MiB, over the {self.memory_limit_bytes / 2**20:.0f} MiB limit"
+        return None
+
+    def is_valid(self, config: Config) -> bool:
+        return self.violation(config) is None
+
+    def enumerate(self) -> list[Config]:
+        """Every valid config, the default first, then in order of :func:`complexity`."""
+        out = set()
+        parallel = [("serial", 1, False)]
+        for executor, w in itertools.product(self.executors, self.workers):
+            if executor == "serial" or w < 2:
+                continue
+            for shm in self.shared_memory if executor == "processes" else (False,):
+                parallel.append((executor, w, shm))
+        for backend, (executor, w, shm), precision, chunk, qmc in itertools.product(
+            self.backends, parallel, self.precisions, self.chunk_sizes, self.qmc
+        ):
+            if executor not in self.executors:
+                continue
+            cfg = Config(backend=backend, executor=executor, workers=w, shared_memory=shm, precision=precision,
+                         chunk_size=chunk, qmc=qmc)
+            if self.is_valid(cfg):
+                out.add(cfg)
+        return sorted(out, key=lambda c: (c != Config(), complexity(c)))
+
+    def suggest(self, trial: optuna.Trial) -> Config:
+        """Sample a config in an Optuna trial; raises ``optuna.TrialPruned`` if it breaks a constraint."""
+        backend = trial.suggest_categorical("backend", list(self.backends))
+        executor = trial.suggest_categorical("executor", list(self.executors))
+        parallel = [w for w in self.workers if w >= 2]
+        workers = trial.suggest_categorical("workers", parallel) if executor != "serial" and parallel else 1
+        if executor != "serial" and workers < 2:
+            executor = "serial"
+        shm = trial.suggest_categorical("shared_memory", list(self.shared_memory)) if executor == "processes" else False
+        precision = trial.suggest_categorical("precision", list(self.precisions))
+        chunk = trial.suggest_categorical("chunk_size", list(self.chunk_sizes))
+        qmc = trial.suggest_categorical("qmc", list(self.qmc))
+        cfg = Config(backend=backend, executor=executor, workers=workers, shared_memory=shm, precision=precision,
+                     chunk_size=chunk, qmc=qmc)
+        reason = self.violation(cfg)
+        if reason is not None:
+            trial.set_user_attr("constraint", reason)
+            raise optuna.TrialPruned(reason)
+        return cfg
+
+    @staticmethod
+    def params_of(config: Config) -> dict[str, object]:
+        """The Optuna params that :meth:`suggest` would produce for ``config`` (for ``enqueue_trial``)."""
+        params: dict[str, object] = {
+            "backend": config.backend,
+            "executor": config.executor,
+            "precision": config.precision,
+            "chunk_size": config.chunk_size,
+            "qmc": config.qmc,
+        }
+        if config.executor != "serial":
+            params["workers"] = config.workers
+        if config.executor == "processes":
+            params["shared_memory"] = config.shared_memory
+        return params
+
+
+def _worker_counts(cores: int) -> tuple[int, ...]:
+    counts = {1, cores}
+    w = 2
+    while w < cores:
+        counts.add(w)
+        w *= 2
+    return tuple(sorted(counts))
+
+
+def search_space(
+    workload: Workload,
+    n_sims: int,
+    *,
+    cores: int | None = None,
+    memory_limit_bytes: int | None = None,
+    backends: tuple[str, ...] | None = None,
+    executors: tuple[str, ...] | None = None,
+    qmc: tuple[bool, ...] = (False, True),
+    chunk_sizes: tuple[int | None, ...] | None = None,
+) -> SearchSpace:
+    """The search space for ``workload`` at ``n_sims`` on this machine.
+
+    Args:
+        workload: what is simulated.
+        n_sims: simulations per run (>= 2).
+        cores: usable cores (default: this process's affinity).
+        memory_limit_bytes: reject configs whose estimated peak memory exceeds this.
+        backends, executors, qmc, chunk_sizes: restrict a knob's candidates.
+
+    Raises:
+        ValueError: a bad argument, naming it.
+    """
+    kind = workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2)
+    cores = usable_cores() if cores is None else check_int("", "cores", cores, low=1)
+    if memory_limit_bytes is not None:
+        memory_limit_bytes = check_int("", "memory_limit_bytes", memory_limit_bytes, low=1)
+    known = backend_names()
+    backends = tuple(backends) if backends is not None else ("numpy", "numba", "jax")
+    for b in backends:
+        if b not in known:
+            raise ValueError(f"backends must be among {list(known)}, got {b!r}")
+    executors = tuple(executors) if executors is not None else _EXECUTORS
+    for e in executors:
+        if e not in _EXECUTORS:
+            raise ValueError(f"executors must be among {list(_EXECUTORS)}, got {e!r}")
+    if "serial" not in executors:
+        executors = ("serial", *executors)
+    if chunk_sizes is None:
+        chunk_sizes = (None, *(c for c in CHUNK_CANDIDATES if c < n_sims))
+    return SearchSpace(
+        kind=kind,
+        n_sims=n_sims,
+        cores=cores,
+        backends=backends,
+        executors=executors,
+        workers=_worker_counts(cores),
+        precisions=("float64", "float32"),
+        chunk_sizes=tuple(chunk_sizes),
+        qmc=tuple(qmc),
+        shared_memory=(False, True),
+        memory_limit_bytes=memory_limit_bytes,
+        workload=workload,
+    )

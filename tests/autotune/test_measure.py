@@ -1,0 +1,84 @@
+"""The measurement harness: timings, failures, time-outs, crashes and the accuracy gate."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from autotune import Outcome
+from autotune.measure import MeasureOptions, measure, reference_result
+from kernels import Config, EuropeanOption, Gamma, Poisson, PolicyGroup, Portfolio, black_scholes
+
+from ..conftest import assert_close
+from .conftest import FAST
+
+EURO = EuropeanOption(100.0, 100.0, 1.0, 0.02, 0.2)
+N = 200_000
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_result(EURO, N)
+
+
+def test_complete_measurement_has_honest_timings(reference) -> None:
+    m = measure(EURO, N, Config(), reference=reference, options=MeasureOptions(min_repeats=3, max_repeats=5))
+    assert m.outcome is Outcome.COMPLETE and m.ok
+    assert 3 <= len(m.samples) <= 5
+    assert m.median_s == pytest.approx(sorted(m.samples)[len(m.samples) // 2])
+    assert m.iqr_s >= 0 and m.compile_s >= 0 and m.first_call_s > 0
+    assert m.peak_memory_bytes is not None and m.peak_memory_bytes >= 0
+    assert 0 <= m.accuracy_z < 4
+    assert_close(m.estimate, black_scholes(100.0, 100.0, 1.0, 0.02, 0.2)["price"], m.stderr)
+
+
+def test_numba_compile_time_is_kept_apart_from_steady_state() -> None:
+    pf = Portfolio([PolicyGroup(3, Poisson(1.0), Gamma(2.0, 10.0))])
+    m = measure(pf, 20_000, Config(backend="numba", precision="float32"), options=FAST)
+    assert m.ok
+    # the first call pays at least the backend's preparation; steady-state calls do not
+    assert m.first_call_s >= m.compile_s >= 0
+
+
+def test_failing_config_is_recorded_as_failed() -> None:
+    m = measure(EURO, 10_000, Config(backend="failing"), options=FAST)
+    assert m.outcome is Outcome.FAILED and "always fails" in m.error and m.median_s is None
+
+
+def test_failing_config_in_a_subprocess_is_recorded_as_failed() -> None:
+    m = measure(EURO, 10_000, Config(backend="failing"), options=MeasureOptions(isolate=True, timeout_s=60))
+    assert m.outcome is Outcome.FAILED and "always fails" in m.error
+
+
+def test_crashing_config_is_recorded_as_failed() -> None:
+    m = measure(EURO, 10_000, Config(backend="crashing"), options=MeasureOptions(isolate=True, timeout_s=60))
+    assert m.outcome is Outcome.FAILED and "died" in m.error
+
+
+def test_hanging_config_times_out_and_is_killed() -> None:
+    start = time.perf_counter()
+    m = measure(EURO, 10_000, Config(backend="hanging"), options=MeasureOptions(isolate=True, timeout_s=3))
+    assert m.outcome is Outcome.TIMED_OUT
+    assert time.perf_counter() - start < 20
+
+
+def test_biased_config_is_rejected_by_the_accuracy_gate(reference) -> None:
+    m = measure(EURO, N, Config(backend="biased"), reference=reference, options=FAST)
+    assert m.outcome is Outcome.REJECTED and not m.ok
+    assert m.accuracy_z > 4 and "standard errors" in m.error
+    assert math.isfinite(m.median_s)  # it ran: rejected for its answer, not its speed
+
+
+def test_isolated_measurement_returns_the_same_kind_of_result(reference) -> None:
+    m = measure(EURO, N, Config(executor="threads", workers=2), reference=reference,
+                options=MeasureOptions(isolate=True, timeout_s=120, min_repeats=2, max_repeats=3))
+    assert m.outcome is Outcome.COMPLETE and m.peak_memory_bytes > 0
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"warmup": 0}, "warmup"), ({"max_repeats": 0}, "max_repeats"),
+                                               ({"timeout_s": 0}, "timeout_s"), ({"accuracy_k": -1}, "accuracy_k")])
+def test_bad_options_name_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        MeasureOptions(**kwargs)
