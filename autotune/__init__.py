@@ -1,14 +1,33 @@
-"""autotune: adaptive auto-tuning for Monte Carlo risk and pricing kernels."""
+"""autotune: adaptive auto-tuning for Monte Carlo risk and pricing kernels.
+
+The public face: :func:`tune` runs an offline tuning session; the packages
+:mod:`autotune.features`, :mod:`autotune.space`, :mod:`autotune.measure`,
+:mod:`autotune.storage` and :mod:`autotune.tuner` hold the parts.
+"""
 
 from ._errors import AutotuneError, MeasurementError, ModelSchemaError, NotFittedError, SchemaVersionError, StorageError
 from ._outcome import Outcome
+from .features import machine_fingerprint, workload_features
+from .measure import MeasureOptions, Measurement, measure
+from .space import search_space
+from .storage import open_storage
+from .tuner import TuningReport, tune
 
 __all__ = [
     "AutotuneError",
+    "MeasureOptions",
+    "Measurement",
     "MeasurementError",
     "ModelSchemaError",
     "NotFittedError",
     "Outcome",
     "SchemaVersionError",
     "StorageError",
+    "TuningReport",
+    "machine_fingerprint",
+    "measure",
+    "open_storage",
+    "search_space",
+    "tune",
+    "workload_features",
 ]

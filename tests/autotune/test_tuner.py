@@ -12,7 +12,7 @@ from autotune.measure import MeasureOptions
 from autotune.space import search_space
 from autotune.storage import open_storage
 from autotune.tuner import pick_best, tune
-from kernels import Config, EuropeanOption, Gamma, PolicyGroup, Poisson, Portfolio
+from kernels import Config, EuropeanOption, Gamma, Poisson, PolicyGroup, Portfolio
 
 from .conftest import FAST
 
