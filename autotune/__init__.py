@@ -8,7 +8,7 @@ The public face: :func:`tune` runs an offline tuning session; the packages
 from ._errors import AutotuneError, MeasurementError, ModelSchemaError, NotFittedError, SchemaVersionError, StorageError
 from ._outcome import Outcome
 from .features import machine_fingerprint, workload_features
-from .measure import MeasureOptions, Measurement, measure
+from .measure import Measurement, MeasureOptions, measure
 from .space import search_space
 from .storage import open_storage
 from .tuner import TuningReport, tune

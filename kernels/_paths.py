@@ -24,7 +24,11 @@ def sobol_uniforms(chunk: Chunk, dim: int) -> np.ndarray:
     """
     if chunk.scramble_seed is None:
         raise ValueError("sobol_uniforms needs a QMC chunk (one with a scramble seed)")
-    engine = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng(chunk.scramble_seed))
+    # scipy spawns from the generator's SeedSequence, which would change the replicate's shared
+    # seed object; a fresh copy gives every chunk of a replicate the same scramble.
+    s = chunk.scramble_seed
+    fresh = np.random.SeedSequence(s.entropy, spawn_key=s.spawn_key, pool_size=s.pool_size)
+    engine = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng(fresh))
     if chunk.offset:
         engine.fast_forward(chunk.offset)
     with warnings.catch_warnings():

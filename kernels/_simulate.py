@@ -63,6 +63,8 @@ def simulate(
     root = _seed_sequence(seed)
 
     chunk_size = min(config.chunk_size or auto_chunk_size(workload, n_sims), n_sims)
+    if config.qmc:  # no chunk spans two scrambles, so larger sizes would only pad
+        chunk_size = min(chunk_size, -(-n_sims // config.qmc_scrambles))
     used = config.replace(chunk_size=chunk_size)
     chunks = plan_chunks(n_sims, chunk_size, root, qmc=used.qmc, scrambles=used.qmc_scrambles)
 
