@@ -80,14 +80,16 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def valid_configs(n_sims: int, cores: int, chunk_sizes: list[int | None]) -> list[Config]:
-    """Every config that makes sense for ``n_sims`` on ``cores`` cores."""
+def valid_configs(
+    n_sims: int, cores: int, chunk_sizes: list[int | None], backends: tuple[str, ...] | None = None
+) -> list[Config]:
+    """Every config that makes sense for ``n_sims`` on ``cores`` cores (the default config always included)."""
     configs = []
     parallel = [("serial", 1, False)]
     for w in range(2, cores + 1):
         parallel += [("threads", w, False), ("processes", w, False), ("processes", w, True)]
     for backend, (executor, workers, shm), precision, qmc, chunk in itertools.product(
-        kernels.backends.backend_names(), parallel, ["float64", "float32"], [False, True], chunk_sizes
+        backends or ("numpy", "numba", "jax"), parallel, ["float64", "float32"], [False, True], chunk_sizes
     ):
         if chunk is not None and chunk >= n_sims:
             continue
@@ -95,6 +97,8 @@ def valid_configs(n_sims: int, cores: int, chunk_sizes: list[int | None]) -> lis
             continue
         configs.append(Config(backend=backend, executor=executor, workers=workers, shared_memory=shm,
                               precision=precision, qmc=qmc, chunk_size=chunk))
+    if Config() not in configs:
+        configs.insert(0, Config())
     return configs
 
 
@@ -162,24 +166,40 @@ def run_peers(case: Case) -> dict[str, Any] | None:
     return None
 
 
+def _devices(backends: tuple[str, ...] | None) -> list[str]:
+    if backends is not None and "jax" not in backends:
+        return []
+    try:
+        kernels.backends.get_backend("jax")  # sets jax's process-wide options before jax initialises
+        import jax
+
+        return [str(d) for d in jax.devices()]
+    except Exception as exc:  # the benchmark still runs; jax configs will report their own failure
+        return [f"jax unavailable: {exc}"]
+
+
 def fmt_s(x: float) -> str:
     return f"{x * 1e3:9.1f} ms" if x < 10 else f"{x:9.2f} s "
 
 
-def run(size: str, chunk_sizes: list[int | None], only: list[str] | None) -> dict[str, Any]:
-    cores = usable_cores()
+def run(
+    size: str, chunk_sizes: list[int | None], only: list[str] | None, backends: tuple[str, ...] | None = None,
+    max_workers: int | None = None,
+) -> dict[str, Any]:
+    cores = min(usable_cores(), max_workers or usable_cores())
     report: dict[str, Any] = {
         "size": size,
-        "machine": {"cores": cores, "platform": platform.platform(), "python": sys.version.split()[0],
-                    "processor": platform.processor()},
+        "machine": {"cores": usable_cores(), "max_workers": cores, "platform": platform.platform(),
+                    "python": sys.version.split()[0], "processor": platform.processor()},
         "versions": {"numpy": np.__version__, **peers.peer_versions()},
+        "devices": _devices(backends),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "cases": [],
     }
     for case in cases(size):
         if only and case.name not in only:
             continue
-        configs = valid_configs(case.n_sims, cores, chunk_sizes)
+        configs = valid_configs(case.n_sims, cores, chunk_sizes, backends)
         print(f"\n== {case.name}: n_sims={case.n_sims:,}, {len(configs)} configs", flush=True)
         timings = [measure(case, c) for c in configs]
         default = next(t for t in timings if t.config == Config())
@@ -212,9 +232,12 @@ def run(size: str, chunk_sizes: list[int | None], only: list[str] | None) -> dic
 
 def write(report: dict[str, Any], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"bench_kernels_{report['size']}"
+    stem = f"bench_kernels_{report['size']}" + (f"_{report['tag']}" if report.get("tag") else "")
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str))
-    lines = [f"# Kernel benchmark ({report['size']}), {report['started']}, {report['machine']['cores']} cores", "",
+    m = report["machine"]
+    devices = ", ".join(report.get("devices") or []) or "no JAX devices listed"
+    lines = [f"# Kernel benchmark ({report['size']}), {report['started']}", "",
+             f"{m['cores']} usable cores, workers up to {m['max_workers']}; JAX devices: {devices}", "",
              "| workload | n_sims | default | best config | best | speedup | worst | peer | peer time |",
              "|---|---|---|---|---|---|---|---|---|"]
     for c in report["cases"]:
@@ -237,12 +260,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated chunk sizes to try; 'auto' is Config.chunk_size=None "
                              "(default: 'auto' for --size small, 'auto,16384,262144' for --size full)")
     parser.add_argument("--only", default="", help="comma-separated case names (default: all)")
+    parser.add_argument("--backends", default="", help="comma-separated backends (default: all)")
+    parser.add_argument("--max-workers", type=int, default=None, help="cap on parallel workers (default: all usable)")
+    parser.add_argument("--tag", default="", help="suffix of the output files (e.g. the machine)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     chunks = args.chunks or ("auto" if args.size == "small" else "auto,16384,262144")
     chunk_sizes = [None if c == "auto" else int(c) for c in chunks.split(",") if c]
     logging.basicConfig(level=logging.WARNING)
-    report = run(args.size, chunk_sizes, [s for s in args.only.split(",") if s] or None)
+    backends = tuple(b for b in args.backends.split(",") if b) or None
+    report = run(args.size, chunk_sizes, [s for s in args.only.split(",") if s] or None, backends, args.max_workers)
+    report["tag"] = args.tag
     write(report, args.out)
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = ["rdb_storage"]
+
+_CREATE_ATTEMPTS = 8
 
 
 def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
@@ -29,7 +33,16 @@ def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
     engine_kwargs: dict[str, Any] = {}
     if db.is_sqlite:
         engine_kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
-    try:
-        return optuna.storages.RDBStorage(db.url.render_as_string(hide_password=False), engine_kwargs=engine_kwargs)
-    except exc.SQLAlchemyError as err:
-        raise db.error(err) from err
+    url = db.url.render_as_string(hide_password=False)
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (exc.IntegrityError, exc.OperationalError) as err:
+            # Processes opening a new file together race to create Optuna's tables (its version
+            # row is unique); the loser finds them created on the next try.
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise db.error(err) from err
+            time.sleep(0.05 * 2**attempt * (1 + random.random()))
+        except exc.SQLAlchemyError as err:
+            raise db.error(err) from err
+    raise AssertionError("unreachable")
