@@ -143,16 +143,33 @@ class Portfolio:
         return sum(g.expected_claims() for g in self.groups)
 
 
-def _check_market(owner: str, obj: object) -> None:
-    for name in ("S0", "K", "T", "sigma"):
-        object.__setattr__(obj, name, check_real(owner, name, getattr(obj, name), low=0, low_open=True))
-    for name in ("r", "q"):
-        object.__setattr__(obj, name, check_real(owner, name, getattr(obj, name), low=-1, high=1))
-    object.__setattr__(obj, "kind", check_choice(owner, "kind", obj.kind, ("call", "put")))
+@dataclass(frozen=True)
+class _GBMOption:
+    """Market and contract terms shared by the option workloads (validated on construction)."""
+
+    S0: float
+    K: float
+    T: float
+    r: float
+    sigma: float
+    q: float = 0.0
+    kind: str = "call"
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        for name in ("S0", "K", "T", "sigma"):
+            object.__setattr__(self, name, check_real(owner, name, getattr(self, name), low=0, low_open=True))
+        for name in ("r", "q"):
+            object.__setattr__(self, name, check_real(owner, name, getattr(self, name), low=-1, high=1))
+        object.__setattr__(self, "kind", check_choice(owner, "kind", self.kind, ("call", "put")))
+
+    @property
+    def is_call(self) -> bool:
+        return self.kind == "call"
 
 
 @dataclass(frozen=True)
-class EuropeanOption:
+class EuropeanOption(_GBMOption):
     """European call or put under geometric Brownian motion with dividend yield.
 
     Args:
@@ -164,24 +181,9 @@ class EuropeanOption:
     each with its standard error.
     """
 
-    S0: float
-    K: float
-    T: float
-    r: float
-    sigma: float
-    q: float = 0.0
-    kind: str = "call"
-
-    def __post_init__(self) -> None:
-        _check_market("EuropeanOption", self)
-
-    @property
-    def is_call(self) -> bool:
-        return self.kind == "call"
-
 
 @dataclass(frozen=True)
-class AsianOption:
+class AsianOption(_GBMOption):
     """Arithmetic-average Asian call or put under GBM with dividend yield.
 
     The average is over ``n_steps`` equally spaced monitoring dates
@@ -197,27 +199,16 @@ class AsianOption:
     geometric Asian, useful as a check against its closed form), with standard errors.
     """
 
-    S0: float
-    K: float
-    T: float
-    r: float
-    sigma: float
-    q: float = 0.0
-    kind: str = "call"
     n_steps: int = 252
     control_variate: bool = True
     antithetic: bool = False
 
     def __post_init__(self) -> None:
-        _check_market("AsianOption", self)
+        super().__post_init__()
         object.__setattr__(self, "n_steps", check_int("AsianOption", "n_steps", self.n_steps, low=1, high=21201))
         for name in ("control_variate", "antithetic"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"AsianOption.{name} must be True or False, got {getattr(self, name)!r}")
-
-    @property
-    def is_call(self) -> bool:
-        return self.kind == "call"
 
 
 Workload = Portfolio | EuropeanOption | AsianOption
