@@ -1,0 +1,302 @@
+"""ConfigTimeModel: a random forest predicting the log time of a config on a (machine, workload)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+
+from kernels import Config
+from kernels._chunks import auto_chunk_size
+
+from .._errors import NotFittedError
+from ..features import MachineFingerprint, WorkloadFeatures, workload_features
+from ._data import TrainingSet
+from ._encoding import N_CONTEXT, encode_configs, feature_names, machine_row, workload_row
+from ._flat import FlatForest
+
+__all__ = ["Choice", "ConfigTimeModel"]
+
+_logger = logging.getLogger(__name__)
+
+_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The model's pick among candidate configs.
+
+    Attributes:
+        config: the config ranked first.
+        predicted_s: its predicted steady-state time per call (seconds).
+        predicted_compile_s: its predicted one-off compile/first-call overhead (seconds).
+        predicted_total_s: the ranking key of ``config``: ``compile + calls * steady`` when ``calls``
+            was given, else the steady-state time.
+        uncertainty: standard deviation of its log time across the forest's trees.
+        ranked: every candidate with its ranking key, best first.
+        calls: the ``calls`` the ranking was made for (``None``: steady state only).
+    """
+
+    config: Config
+    predicted_s: float
+    predicted_compile_s: float
+    predicted_total_s: float
+    uncertainty: float
+    ranked: tuple[tuple[Config, float], ...] = field(repr=False)
+    calls: int | None = None
+
+
+class ConfigTimeModel(RegressorMixin, BaseEstimator):
+    """Predicts the log run time (and log compile time) of a config from machine ⊕ workload ⊕ config features.
+
+    Follows scikit-learn's estimator contract: ``__init__`` only stores the parameters,
+    :meth:`fit` validates and returns ``self``, learned attributes end in ``_``.
+
+    Predictions use a flat-array export of the fitted forests (:class:`FlatForest`): identical
+    to the sklearn pipelines' predictions, and fast for a few hundred rows.
+
+    Args:
+        n_estimators: trees per forest.
+        min_samples_leaf: minimum rows per leaf.
+        max_features: features considered per split (fraction, count, or ``"sqrt"``...).
+        random_state: seed of the forests.
+
+    Attributes (after ``fit`` or :func:`~autotune.model.load_model`):
+        pipeline_, compile_pipeline_: the fitted sklearn pipelines (``None`` on a loaded model;
+            ``compile_pipeline_`` is ``None`` when no compile time was known).
+        flat_, compile_flat_: their flat exports, used for every prediction.
+        feature_names_: the column names of ``X``.
+        n_features_in_: ``len(feature_names_)``.
+        n_rows_: training rows; rows_hash_: which rows (see :class:`TrainingSet`).
+    """
+
+    def __init__(self, n_estimators: int = 100, min_samples_leaf: int = 1, max_features: float | int | str = 0.5,
+                 random_state: int | None = 0) -> None:
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, X: TrainingSet | Any, y: Any = None, y_compile: Any = None) -> ConfigTimeModel:
+        """Fit on a :class:`TrainingSet`, or on arrays ``X (n, d)``, ``y`` (log time) and optional
+        ``y_compile`` (log compile time, NaN where unknown).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: inputs of the wrong shape, non-finite targets, fewer than 2 rows.
+        """
+        if isinstance(X, TrainingSet):
+            if y is not None or y_compile is not None:
+                raise ValueError("fit(training_set) takes no y: the TrainingSet holds its targets")
+            data, y, y_compile = X.X, X.y_log_time, X.y_log_compile
+            names, rows_hash = tuple(X.feature_names), X.rows_hash
+        else:
+            if y is None:
+                raise ValueError("fit needs a TrainingSet, or X and y (log time); y is missing")
+            data = X
+            names, rows_hash = None, None
+        data, y, y_compile = _check_xy(data, y, y_compile)
+        if names is None:
+            expected = feature_names()
+            names = expected if data.shape[1] == len(expected) else tuple(f"x{i}" for i in range(data.shape[1]))
+            rows_hash = hashlib.sha256(data.tobytes() + y.tobytes()).hexdigest()
+        elif len(names) != data.shape[1]:
+            raise ValueError(f"the training set has {len(names)} feature names for {data.shape[1]} columns")
+
+        pipeline = self._pipeline().fit(data, y)
+        known = np.isfinite(y_compile)
+        compile_pipeline = None
+        if known.sum() >= 2:
+            compile_pipeline = self._pipeline().fit(data[known], y_compile[known])
+        elif known.any():
+            _logger.warning("only %d row has a compile time: compile times will be predicted as 0", known.sum())
+        self.pipeline_ = pipeline
+        self.compile_pipeline_ = compile_pipeline
+        self.flat_ = FlatForest.from_pipeline(pipeline)
+        self.compile_flat_ = None if compile_pipeline is None else FlatForest.from_pipeline(compile_pipeline)
+        self.feature_names_ = names
+        self.n_features_in_ = data.shape[1]
+        self.n_rows_ = int(data.shape[0])
+        self.rows_hash_ = rows_hash
+        self._context_cache: dict[Any, tuple[np.ndarray, int]] = {}
+        _logger.info("fitted ConfigTimeModel on %d rows (%d with compile time), %d features",
+                     self.n_rows_, int(known.sum()), self.n_features_in_)
+        return self
+
+    def _pipeline(self) -> Pipeline:
+        forest = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                                       max_features=self.max_features, random_state=self.random_state)
+        # keep_empty_features: an all-NaN column stays (as 0), so column indices never shift.
+        return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("forest", forest)])
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "flat_")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "flat_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(training_set) (see "
+                "autotune.model.training_set), or load a trained one with autotune.model.load_model(store)"
+            )
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def _rows(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}), got {X.shape}")
+        if np.isinf(X).any():
+            raise ValueError("X holds infinite values (NaN is allowed: it is imputed)")
+        return X
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted log time (natural log of seconds) of each row: the mean over trees."""
+        X = self._rows(X)  # checks fitted-ness first
+        return self.flat_.predict(X)
+
+    def predict_dist(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and the standard deviation across trees of each row's log time (spread = uncertainty)."""
+        X = self._rows(X)
+        trees = self.flat_.tree_predictions(X)
+        return trees.mean(axis=1), trees.std(axis=1)
+
+    def predict_compile(self, X: Any) -> np.ndarray:
+        """The predicted log compile time of each row (log of 1e-6 s when no compile time was ever known)."""
+        X = self._rows(X)
+        if self.compile_flat_ is None:
+            return np.full(X.shape[0], np.log(1e-6))
+        return self.compile_flat_.predict(X)
+
+    # -- choosing --------------------------------------------------------------------------------
+
+    def choose(self, machine_vector: Mapping[str, float] | MachineFingerprint, workload: Any, n_sims: int,
+               candidates: Sequence[Config], *, calls: int | None = None) -> Choice:
+        """Rank ``candidates`` by predicted time on this machine and workload, and pick the first.
+
+        Args:
+            machine_vector: ``machine_fingerprint().vector()`` (or the fingerprint itself).
+            workload: the kernels workload (or its :class:`~autotune.features.WorkloadFeatures`).
+            n_sims: simulations per call.
+            candidates: the configs to rank (e.g. ``search_space(...).enumerate()``); ties keep their order.
+            calls: rank by ``compile + calls * steady`` (one call pays the compile cost once; many
+                calls amortise it); ``None`` ranks by the steady-state time alone.
+
+        Raises:
+            NotFittedError: the model is not fitted.
+            ValueError: empty or non-Config candidates, a bad ``calls`` or ``n_sims``, a model
+                trained on another feature layout.
+        """
+        self._check_fitted()
+        if self.feature_names_ != feature_names():
+            raise ValueError("this model was not trained on autotune's feature layout (feature_names()); "
+                             "choose() needs one fitted on a TrainingSet")
+        if calls is not None and (isinstance(calls, bool) or not isinstance(calls, numbers.Integral) or calls < 1):
+            raise ValueError(f"calls must be a positive int or None, got {calls!r}")
+        if isinstance(n_sims, bool) or not isinstance(n_sims, numbers.Integral) or n_sims < 1:
+            raise ValueError(f"n_sims must be a positive int, got {n_sims!r}")
+        candidates = list(candidates)
+        if not candidates:
+            raise ValueError("candidates is empty: pass at least one Config (e.g. search_space(...).enumerate())")
+        bad = next((c for c in candidates if not isinstance(c, Config)), None)
+        if bad is not None:
+            raise ValueError(f"candidates must be kernels.Config objects, got {type(bad).__name__}")
+
+        context, auto_chunk, workload = self._context(machine_vector, workload, int(n_sims))
+        X = np.empty((len(candidates), self.n_features_in_), dtype=np.float64)
+        X[:, :N_CONTEXT] = context
+        X[:, N_CONTEXT:] = encode_configs(candidates, workload, int(n_sims), auto_chunk=auto_chunk)
+        trees = self.flat_.tree_predictions(X)
+        log_time, spread = trees.mean(axis=1), trees.std(axis=1)
+        steady = np.exp(log_time)
+        if calls is None:  # the compile forest is only needed for the winner
+            key = steady
+            order = np.argsort(key, kind="stable")
+            best = int(order[0])
+            compile_best = float(np.exp(self.predict_compile(X[best : best + 1])[0]))
+        else:
+            compile_s = np.exp(self.predict_compile(X))
+            key = compile_s + calls * steady
+            order = np.argsort(key, kind="stable")
+            best = int(order[0])
+            compile_best = float(compile_s[best])
+        return Choice(
+            config=candidates[best], predicted_s=float(steady[best]), predicted_compile_s=compile_best,
+            predicted_total_s=float(key[best]), uncertainty=float(spread[best]),
+            ranked=tuple((candidates[i], float(key[i])) for i in order.tolist()), calls=calls,
+        )
+
+    def _context(self, machine_vector: Any, workload: Any, n_sims: int) -> tuple[np.ndarray, int, Any]:
+        """The machine ⊕ workload part of the rows and the automatic chunk size, cached per (machine, workload)."""
+        if isinstance(machine_vector, MachineFingerprint):
+            machine_vector = machine_vector.vector()
+        if not isinstance(machine_vector, Mapping):
+            raise ValueError("machine_vector must be a dict from machine_fingerprint().vector(), got "
+                             f"{type(machine_vector).__name__}")
+        features = workload if isinstance(workload, WorkloadFeatures) else None
+        if features is not None:
+            if features.n_sims != n_sims:
+                raise ValueError(f"the WorkloadFeatures are for n_sims={features.n_sims}, not {n_sims}")
+            workload = features.workload()
+        try:
+            key: Any = (tuple(machine_vector.items()), workload, n_sims)
+            hash(key)
+        except TypeError:  # unhashable workload or values: no caching
+            key = None
+        cache = getattr(self, "_context_cache", None)
+        if cache is None:
+            cache = self._context_cache = {}
+        if key is not None and key in cache:
+            context, auto_chunk = cache[key]
+            return context, auto_chunk, workload
+        if features is None:
+            features = workload_features(workload, n_sims)
+        context = np.concatenate([machine_row(machine_vector), workload_row(features.vector())])
+        auto_chunk = auto_chunk_size(workload, n_sims)
+        if key is not None:
+            if len(cache) >= _CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = (context, auto_chunk)
+        return context, auto_chunk, workload
+
+
+def _check_xy(X: Any, y: Any, y_compile: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X and y must be numeric arrays: {exc}") from None
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-d (n_rows, n_features), got shape {X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must be 1-d with one value per row of X ({X.shape[0]}), got shape {y.shape}")
+    if X.shape[0] < 2:
+        raise ValueError(f"fit needs at least 2 rows, got {X.shape[0]}")
+    if np.isinf(X).any():
+        raise ValueError("X holds infinite values (NaN is allowed: it is imputed)")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y (log time) must be finite")
+    if y_compile is None:
+        y_compile = np.full(X.shape[0], np.nan)
+    else:
+        y_compile = np.asarray(y_compile, dtype=np.float64)
+        if y_compile.shape != y.shape:
+            raise ValueError(f"y_compile must have the shape of y {y.shape}, got {y_compile.shape}")
+        if np.isinf(y_compile).any():
+            raise ValueError("y_compile must be finite, or NaN where unknown")
+    return X, y, y_compile
