@@ -114,7 +114,8 @@ class EvaluationReport:
 
 
 def evaluate(data: Storage | TrainingSet, *, group_by: str = "workload", n_splits: int = 5,
-             machine_id: str | None = None, **params: Any) -> EvaluationReport:
+             machine_id: str | None = None, holdout_workloads: Sequence[str] | None = None,
+             **params: Any) -> EvaluationReport:
     """Cross-validate the model's config choice, holding out whole workloads and/or machines.
 
     Args:
@@ -125,6 +126,8 @@ def evaluate(data: Storage | TrainingSet, *, group_by: str = "workload", n_split
             it falls back to ``"workload"``).
         n_splits: folds per grouping (fewer when there are fewer groups).
         machine_id: with a database, use only this machine's measurements.
+        holdout_workloads: instead of cross-validation, one split: train on every other workload
+            and score the choice for these workload keys (on every machine).
         params: :class:`ConfigTimeModel` parameters (``n_estimators`` also sizes the classifier baseline).
 
     Raises:
@@ -148,7 +151,15 @@ def evaluate(data: Storage | TrainingSet, *, group_by: str = "workload", n_split
     default_id = config_id(Config().to_dict())
     outcomes: list[GroupOutcome] = []
     n_folds = 0
-    for fold, (train_rows, test_rows) in enumerate(_folds(data, group_by, n_splits)):
+    if holdout_workloads is not None:
+        test = np.isin(data.workload_ids, list(holdout_workloads))
+        if not test.any() or test.all():
+            raise TrainingDataError("holdout_workloads must name some, but not all, of the measured workloads")
+        folds: Iterator[tuple[np.ndarray, np.ndarray]] = iter([(np.flatnonzero(~test), np.flatnonzero(test))])
+        group_by = "holdout"
+    else:
+        folds = _folds(data, group_by, n_splits)
+    for fold, (train_rows, test_rows) in enumerate(folds):
         n_folds += 1
         outcomes.extend(_evaluate_fold(data, train_rows, test_rows, fold, default_id, params))
     if not outcomes:

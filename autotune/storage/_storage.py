@@ -251,6 +251,41 @@ class Storage:
 
         self._db.transact(work)
 
+    def best_tuned(self, machine_id: str, workload_id: str) -> tuple[int, dict[str, Any], float | None] | None:
+        """The latest completed, not stale, tuning session's best config for a (machine, workload).
+
+        Returns ``(session_id, knobs, best_time_s)`` or ``None`` when there is none.
+        """
+        query = (
+            select(TuningSessionModel.id, TuningSessionModel.best_config_id, TuningSessionModel.report)
+            .where(TuningSessionModel.machine_id == machine_id, TuningSessionModel.workload_id == workload_id,
+                   TuningSessionModel.status == "complete", TuningSessionModel.best_config_id.is_not(None))
+            .order_by(TuningSessionModel.id.desc())
+            .limit(1)
+        )
+
+        def work(session: Session) -> tuple[int, dict[str, Any], float | None] | None:
+            row = session.execute(query).first()
+            if row is None:
+                return None
+            knobs = _knobs(session.get(ConfigModel, row.best_config_id))
+            best = (row.report or {}).get("best_time_s")
+            return None if knobs is None else (row.id, knobs, best)
+
+        return self._db.transact(work, read_only=True)
+
+    def mark_session_stale(self, session_id: int, *, reason: str) -> None:
+        """Stop serving a session's best config from the cache (its timing no longer holds)."""
+
+        def work(session: Session) -> None:
+            row = session.get(TuningSessionModel, session_id)
+            if row is None:
+                raise StorageError(f"no tuning session with id {session_id} in {self._db.shown_url}")
+            row.status = "stale"
+            row.report = {**(row.report or {}), "stale_reason": reason}
+
+        self._db.transact(work)
+
     def tuning_session(self, session_id: int) -> TuningSessionRow | None:
         """The stored tuning session, or ``None``."""
         return self._get(TuningSessionModel, session_id, TuningSessionRow)

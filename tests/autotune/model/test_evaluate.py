@@ -78,3 +78,14 @@ def test_bad_arguments_and_too_little_data(store: Storage, data: TrainingSet) ->
     one_workload = data.subset(data.workload_ids == data.workload_ids[0])
     with pytest.raises(TrainingDataError, match="at least 2 workloads"):
         evaluate(one_workload)
+
+
+def test_explicit_holdout_scores_only_the_named_workloads(data: TrainingSet) -> None:
+    workloads = sorted(set(data.workload_ids.tolist()))
+    held = workloads[:3]
+    report = evaluate(data, holdout_workloads=held, n_estimators=30)
+    assert report.group_by == "holdout" and report.n_folds == 1
+    assert {g.workload_id for g in report.groups} <= set(held)
+    assert report.method("model").fraction_of_oracle > 0.8
+    with pytest.raises(TrainingDataError, match="holdout_workloads"):
+        evaluate(data, holdout_workloads=["no-such-workload"])

@@ -1,0 +1,247 @@
+"""Per-process state behind ``tuned_simulate``: caches, the model, and a background recorder.
+
+Everything here exists so that the decision path stays cheap: the store, the machine
+fingerprint, workload features, candidate configs, cache entries and the model are looked up
+once and kept; measurements are written by a background thread, so a call never waits for
+the database.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernels import Config, Workload
+
+from .._outcome import Outcome
+from ..features import MachineFingerprint, WorkloadFeatures, machine_fingerprint, workload_features
+from ..measure import Measurement
+from ..space import search_space
+from ..storage import Storage, open_storage
+from ..tuner import RecordContext, record_measurement, register_context
+
+log = logging.getLogger(__name__)
+
+#: How often (seconds) a process looks for a newer model in the store.
+MODEL_CHECK_INTERVAL_S = 30.0
+#: Retrain in the background once this many new complete rows exist beyond the model's training set
+#: (and at least ``RETRAIN_FRACTION`` more than it had).
+RETRAIN_MIN_NEW_ROWS = 200
+RETRAIN_FRACTION = 0.2
+
+
+@dataclass
+class CacheEntry:
+    """The measured best config of a (machine, workload): from the latest complete tuning session."""
+
+    session_id: int
+    config: Config
+    best_time_s: float | None
+
+
+@dataclass
+class WorkloadState:
+    features: WorkloadFeatures
+    context: RecordContext | None = None
+    cache: CacheEntry | None = None
+    cache_loaded: bool = False
+    candidates: list[Config] | None = None
+    calls: int = 0
+    explored: int = 0
+    drifted: int = 0
+
+
+@dataclass
+class Runtime:
+    """State for one storage URL in this process."""
+
+    url: str | None
+    store: Storage | None = None
+    error: str | None = None
+    machine: MachineFingerprint | None = None
+    workloads: dict[tuple[Workload, int], WorkloadState] = field(default_factory=dict)
+    model: Any = None
+    model_id: int | None = None
+    model_n_rows: int = 0
+    model_checked_at: float = -1e9
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    recorder: Recorder | None = None
+    retraining: bool = False
+
+    def open(self) -> Storage | None:
+        """The store, opened on first use; None (and ``error`` set) when it cannot be used."""
+        if self.store is None and self.error is None:
+            try:
+                self.store = open_storage(self.url)
+            except Exception as exc:  # the user's result matters more than the database
+                self.error = f"{type(exc).__name__}: {exc}"
+        return self.store
+
+    def fingerprint(self) -> MachineFingerprint:
+        if self.machine is None:
+            self.machine = machine_fingerprint()
+        return self.machine
+
+    def workload(self, workload: Workload, n_sims: int) -> WorkloadState:
+        key = (workload, n_sims)
+        state = self.workloads.get(key)
+        if state is None:
+            state = self.workloads[key] = WorkloadState(workload_features(workload, n_sims))
+        return state
+
+    def cache_entry(self, state: WorkloadState) -> CacheEntry | None:
+        """The tuned best for this machine and workload (read from the store once per process)."""
+        if not state.cache_loaded and self.open() is not None:
+            try:
+                found = self.store.best_tuned(self.fingerprint().machine_id, state.features.key)
+            except Exception as exc:
+                log.warning("autotune: cannot read the tuning cache (%s); using the model or the default", exc)
+                found = None
+            if found is not None:
+                session_id, knobs, best = found
+                try:
+                    state.cache = CacheEntry(session_id, Config.from_dict(knobs), best)
+                except ValueError:  # a config this version cannot use
+                    state.cache = None
+            state.cache_loaded = True
+        return state.cache
+
+    def candidates(self, state: WorkloadState, workload: Workload, n_sims: int) -> list[Config]:
+        if state.candidates is None:
+            state.candidates = search_space(workload, n_sims, cores=self.fingerprint().usable_cores).enumerate()
+        return state.candidates
+
+    def current_model(self) -> Any:
+        """The latest stored model (checked at most every ``MODEL_CHECK_INTERVAL_S``), or None."""
+        now = time.monotonic()
+        if now - self.model_checked_at < MODEL_CHECK_INTERVAL_S or self.open() is None:
+            return self.model
+        self.model_checked_at = now
+        from ..model import load_model  # sklearn is imported only when a model is used
+
+        try:
+            row = self.store.latest_model("default")
+            if row is not None and row.id != self.model_id:
+                self.model = load_model(self.store, "default")
+                self.model_id, self.model_n_rows = row.id, row.n_rows
+        except Exception as exc:  # a missing, corrupt or mismatched model means no model
+            log.warning("autotune: cannot use the stored model (%s); using the default config", exc)
+            self.model, self.model_id = None, None
+        return self.model
+
+    def context(self, state: WorkloadState) -> RecordContext | None:
+        if state.context is None and self.open() is not None:
+            state.context = register_context(self.store, self.fingerprint(), state.features)
+        return state.context
+
+    def record(self, state: WorkloadState, m: Measurement, *, stale_session: int | None = None,
+               stale_reason: str = "") -> None:
+        """Queue a measurement for the background writer (never blocks on the database)."""
+        if self.recorder is None:
+            with self.lock:
+                if self.recorder is None:
+                    self.recorder = Recorder(self)
+        self.recorder.put((state, m, stale_session, stale_reason))
+
+
+class Recorder:
+    """A daemon thread that writes measurements and stale marks, and triggers background retraining."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.queue: queue.Queue = queue.Queue()
+        self.warned = False
+        self.written = 0
+        self.thread = threading.Thread(target=self._loop, name="autotune-recorder", daemon=True)
+        self.thread.start()
+        atexit.register(self.flush)
+
+    def put(self, item: tuple) -> None:
+        self.queue.put(item)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every queued measurement is written (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _loop(self) -> None:
+        while True:
+            state, m, stale_session, reason = self.queue.get()
+            try:
+                self._write(state, m, stale_session, reason)
+            except Exception as exc:  # a read-only or broken database must not break the user's calls
+                if not self.warned:
+                    log.warning("autotune: could not record a measurement (%s); results are unaffected", exc)
+                    self.warned = True
+            finally:
+                self.queue.task_done()
+
+    def _write(self, state: WorkloadState, m: Measurement, stale_session: int | None, reason: str) -> None:
+        rt = self.runtime
+        store = rt.open()
+        context = rt.context(state)
+        if store is None or context is None:
+            return
+        record_measurement(store, context, m, session_id=None, source="online")
+        if stale_session is not None:
+            store.mark_session_stale(stale_session, reason=reason)
+        self.written += 1
+        if m.outcome is Outcome.COMPLETE and self.written % 50 == 0:
+            self._maybe_retrain(store)
+
+    def _maybe_retrain(self, store: Storage) -> None:
+        rt = self.runtime
+        if rt.retraining or rt.model_id is None:
+            return
+        n_rows = len(store.measurements(status=Outcome.COMPLETE))
+        new = n_rows - rt.model_n_rows
+        if new < RETRAIN_MIN_NEW_ROWS or new < RETRAIN_FRACTION * rt.model_n_rows:
+            return
+        rt.retraining = True
+
+        def retrain() -> None:
+            from ..model import train
+
+            try:
+                train(store)
+                rt.model_checked_at = -1e9  # pick the new model up at the next call
+                log.info("autotune: retrained the model on %d rows", n_rows)
+            except Exception as exc:
+                log.warning("autotune: background retraining failed: %s", exc)
+            finally:
+                rt.retraining = False
+
+        threading.Thread(target=retrain, name="autotune-retrain", daemon=True).start()
+
+
+_RUNTIMES: dict[str | None, Runtime] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def runtime(url: str | None) -> Runtime:
+    """The process's runtime state for a storage URL (None: ``AUTOTUNE_STORAGE`` or ./results.db)."""
+    rt = _RUNTIMES.get(url)
+    if rt is None:
+        with _RUNTIMES_LOCK:
+            rt = _RUNTIMES.setdefault(url, Runtime(url))
+    return rt
+
+
+def flush(url: str | None = None) -> None:
+    """Wait for queued measurements to be written (all runtimes, or one storage URL's)."""
+    for key, rt in list(_RUNTIMES.items()):
+        if (url is None or key == url) and rt.recorder is not None:
+            rt.recorder.flush()
+
+
+def reset() -> None:
+    """Forget every cached store, model and decision in this process (tests; after re-tuning)."""
+    flush()
+    with _RUNTIMES_LOCK:
+        _RUNTIMES.clear()

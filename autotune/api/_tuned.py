@@ -1,0 +1,199 @@
+"""``tuned_simulate``: run a simulation with the best config autotune knows, and learn from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+from kernels import Config, SimulationResult, Workload, simulate, workload_kind
+from kernels._validation import check_int
+
+from .._outcome import Outcome
+from ..measure import Measurement
+from ._runtime import Runtime, WorkloadState, runtime
+
+__all__ = ["POLICIES", "Decision", "TunedResult", "tuned_simulate"]
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("auto", "exploit", "cache", "model", "default")
+#: Explore when the model's uncertainty (std of log time across trees) exceeds this.
+EXPLORE_UNCERTAINTY = 0.35
+#: At most one call in this many explores, and at most ``EXPLORE_MAX`` explorations per workload and process.
+EXPLORE_EVERY = 5
+EXPLORE_MAX = 5
+#: Only candidates predicted within this factor of the best are explored (bounds the cost of a bad guess).
+EXPLORE_COST_FACTOR = 1.5
+#: A cache entry is marked stale when a call's steady-state time is this many times off the tuned time.
+STALE_FACTOR = 3.0
+#: ... on this many consecutive calls (one slow call on a busy machine is not drift).
+STALE_AFTER = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How ``tuned_simulate`` chose its config.
+
+    Attributes:
+        source: ``"cache"`` (a tuning session's measured best for this machine and workload),
+            ``"model"`` (the random forest's prediction), ``"explore"`` (a promising but uncertain
+            candidate, measured to learn) or ``"default"`` (``Config()``).
+        config: the config the result was computed with.
+        predicted_s: the expected steady-state time (tuned median or model prediction), if any.
+        measured_s: this call's steady-state kernel time (``timing.compute_s``).
+        model_version: the id of the stored model used, if any.
+        uncertainty: the model's spread (std of log time across trees), if the model was asked.
+        overhead_s: time spent deciding (excluding the kernel).
+        note: why a tier was skipped or a fallback happened, if so.
+    """
+
+    source: str
+    config: Config
+    predicted_s: float | None
+    measured_s: float | None
+    model_version: int | None
+    uncertainty: float | None
+    overhead_s: float
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TunedResult(SimulationResult):
+    """A :class:`kernels.SimulationResult` plus the :class:`Decision` behind it."""
+
+    decision: Decision | None = None
+
+
+def _decide(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, policy: str,
+            calls: int | None) -> tuple[str, Config, float | None, float | None, str | None]:
+    """Pick (source, config, predicted_s, uncertainty, note) by the tiers the policy allows."""
+    notes = []
+    if rt.open() is None:
+        return "default", Config(), None, None, f"results database unavailable ({rt.error})"
+    if policy in ("auto", "exploit", "cache"):
+        entry = rt.cache_entry(state)
+        if entry is not None:
+            return "cache", entry.config, entry.best_time_s, None, None
+        notes.append("no tuned config for this machine and workload")
+    if policy in ("auto", "exploit", "model"):
+        model = rt.current_model()
+        if model is not None:
+            choice = model.choose(rt.fingerprint(), workload, n_sims, rt.candidates(state, workload, n_sims),
+                                  calls=calls)
+            if policy == "auto" and choice.uncertainty > EXPLORE_UNCERTAINTY:
+                explore = _exploration(state, choice)
+                if explore is not None:
+                    return "explore", explore[0], explore[1], choice.uncertainty, None
+            return "model", choice.config, choice.predicted_s, choice.uncertainty, None
+        notes.append("no trained model")
+    return "default", Config(), None, None, "; ".join(notes) or None
+
+
+def _exploration(state: WorkloadState, choice) -> tuple[Config, float] | None:
+    """The runner-up to try on this call, within the exploration budget, or None."""
+    if state.explored >= EXPLORE_MAX or state.calls % EXPLORE_EVERY != 1:
+        return None
+    best = choice.ranked[0][1]
+    for cfg, predicted in choice.ranked[1:4]:
+        if predicted <= best * EXPLORE_COST_FACTOR:
+            state.explored += 1
+            return cfg, predicted
+    return None
+
+
+def tuned_simulate(
+    workload: Workload,
+    n_sims: int,
+    *,
+    seed: int | None = None,
+    storage: str | None = None,
+    policy: str = "auto",
+    calls: int | None = None,
+    record: bool = True,
+) -> TunedResult:
+    """Simulate with the fastest config autotune knows for this workload on this machine.
+
+    Tiers, in order: ``"cache"`` (the measured best of a tuning session for this machine and
+    workload), ``"model"`` (the random forest's pick among every valid config), ``"default"``
+    (``Config()``). Every config computes the same quantity; only the time differs.
+
+    Args:
+        workload, n_sims, seed: as for :func:`kernels.simulate`.
+        storage: SQLAlchemy URL of the results database (default: ``AUTOTUNE_STORAGE``, then
+            ``sqlite:///./results.db``).
+        policy: ``"auto"`` (all tiers; may explore an uncertain, promising candidate on a bounded
+            share of calls), ``"exploit"`` (all tiers, never explore), or one tier alone:
+            ``"cache"``, ``"model"``, ``"default"`` (a missing tier falls back to the default).
+        calls: how many calls of this workload you expect: one call pays a config's compile cost,
+            many calls amortise it (the model ranks by ``compile + calls * steady``).
+        record: store this call's timing in the database (in the background) for online learning.
+
+    Returns:
+        A :class:`TunedResult`: the kernel's result plus ``decision``.
+
+    Never loses the result: an unavailable or corrupt database gives the default config and a
+    warning; a config that fails at run time is recorded as failed and the default config runs.
+    """
+    started = time.perf_counter()
+    workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2)
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
+    if calls is not None:
+        calls = check_int("", "calls", calls, low=1)
+    rt = runtime(storage if storage is not None else os.environ.get("AUTOTUNE_STORAGE"))
+    state = rt.workload(workload, n_sims)
+    state.calls += 1
+    if policy == "default":
+        source, config, predicted, uncertainty, note = "default", Config(), None, None, None
+    else:
+        try:
+            source, config, predicted, uncertainty, note = _decide(rt, state, workload, n_sims, policy, calls)
+        except Exception as exc:  # deciding must never cost the user the result
+            source, config, predicted, uncertainty, note = "default", Config(), None, None, f"decision failed: {exc}"
+        if rt.error is not None and source == "default":
+            warnings.warn(f"autotune: {note}; running the default config", RuntimeWarning, stacklevel=2)
+    decided = time.perf_counter()
+
+    try:
+        result = simulate(workload, n_sims, config, seed=seed)
+    except Exception as exc:
+        if config == Config():
+            raise
+        log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
+        if record:
+            rt.record(state, Measurement(config, Outcome.FAILED, n_sims, error=f"{type(exc).__name__}: {exc}"))
+        note = f"{source} config {config.label()} failed at run time: {exc}"
+        source, config, predicted = "default", Config(), None
+        result = simulate(workload, n_sims, config, seed=seed)
+
+    measured = result.timing.compute_s
+    if record:
+        stale = None
+        if source == "cache" and predicted:
+            drifted = not (predicted / STALE_FACTOR <= measured <= predicted * STALE_FACTOR)
+            state.drifted = state.drifted + 1 if drifted else 0
+            if state.drifted >= STALE_AFTER and state.cache is not None:
+                stale = state.cache.session_id
+                state.cache, state.cache_loaded = None, True  # stop serving it in this process too
+        m = Measurement(config, Outcome.COMPLETE, n_sims, median_s=result.timing.total_s,
+                        samples=(result.timing.total_s,), compile_s=result.timing.overhead_s,
+                        first_call_s=result.timing.total_s, estimate=_headline(result),
+                        stderr=_headline(result, errors=True))
+        reason = f"measured {measured:.4g} s against a tuned {predicted or math.nan:.4g} s"
+        rt.record(state, m, stale_session=stale, stale_reason=reason)
+    decision = Decision(source=source, config=config, predicted_s=predicted, measured_s=measured,
+                        model_version=rt.model_id if source in ("model", "explore") else None,
+                        uncertainty=uncertainty, overhead_s=(decided - started), note=note)
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    return TunedResult(**fields, decision=decision)
+
+
+def _headline(result: SimulationResult, *, errors: bool = False) -> float | None:
+    key = "price" if "price" in result.estimates else "mean"
+    return (result.standard_errors if errors else result.estimates).get(key)

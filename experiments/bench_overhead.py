@@ -1,0 +1,73 @@
+"""Decision overhead of ``tuned_simulate`` (excluding the kernel): cache hit and model path.
+
+Usage::
+
+    python -m experiments.bench_overhead              # 300 calls per path
+    python -m experiments.bench_overhead --calls 50   # quicker
+
+It builds a temporary results database, tunes one workload briefly (so the cache tier has
+an entry), trains the model on that session's rows, and then times ``decision.overhead_s``
+of repeated ``tuned_simulate`` calls on the cache path (the tuned workload) and on the model
+path (an untuned workload, ``policy="exploit"``). The first call of each path, which loads
+the fingerprint, the store and the model once per process, is reported apart. Targets: under
+1 ms median on a cache hit, under 5 ms on the model path. Writes
+``experiments/results/bench_overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from autotune import open_storage, tune, tuned_simulate
+from autotune.measure import MeasureOptions
+from autotune.model import train
+from autotune.space import search_space
+from kernels import EuropeanOption
+
+from .bench_kernels import RESULTS
+
+TARGETS = {"cache": 1e-3, "model": 5e-3}
+
+
+def run(calls: int) -> dict:
+    url = f"sqlite:///{tempfile.mkdtemp(prefix='autotune-overhead-')}/results.db"
+    tuned = EuropeanOption(100.0, 100.0, 1.0, 0.03, 0.2)
+    untuned = EuropeanOption(100.0, 120.0, 2.0, 0.01, 0.3, kind="put")
+    space = search_space(tuned, 20_000, backends=("numpy", "numba"), qmc=(False,))
+    tune(tuned, 20_000, storage=url, space=space, sampler="brute", progress=False,
+         measure_options=MeasureOptions(min_repeats=2, max_repeats=3, min_total_s=0.0))
+    with open_storage(url) as store:
+        train(store)
+    out = {}
+    for path, workload, policy in (("cache", tuned, "auto"), ("model", untuned, "exploit")):
+        first = tuned_simulate(workload, 20_000, storage=url, policy=policy, record=False)
+        assert first.decision.source == path, first.decision
+        samples = [tuned_simulate(workload, 20_000, storage=url, policy=policy, record=False).decision.overhead_s
+                   for _ in range(calls)]
+        out[path] = {"first_call_s": first.decision.overhead_s, "median_s": statistics.median(samples),
+                     "p90_s": sorted(samples)[int(0.9 * (len(samples) - 1))], "calls": calls,
+                     "target_s": TARGETS[path], "meets_target": statistics.median(samples) < TARGETS[path]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = run(args.calls)
+    print(f"{'path':8} {'median':>10} {'p90':>10} {'first call':>11} {'target':>8}  ok")
+    for path, r in result.items():
+        print(f"{path:8} {r['median_s'] * 1e3:8.3f}ms {r['p90_s'] * 1e3:8.3f}ms {r['first_call_s'] * 1e3:9.1f}ms "
+              f"{r['target_s'] * 1e3:6.1f}ms  {'yes' if r['meets_target'] else 'NO'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_overhead.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""tuned_simulate: tier order, exploration switch, recording, stale cache, safe fallbacks, concurrency."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import autotune
+from autotune import Outcome, machine_fingerprint, open_storage, tune, tuned_simulate, workload_features
+from autotune.api import flush, reset
+from autotune.model import train
+from autotune.space import search_space
+from kernels import Config, EuropeanOption, black_scholes
+
+from ..conftest import assert_close
+from .conftest import FAST
+
+TUNED = EuropeanOption(100.0, 100.0, 1.0, 0.03, 0.2)
+OTHER = EuropeanOption(100.0, 120.0, 2.0, 0.01, 0.3, kind="put")
+N = 20_000
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    reset()
+    yield
+    reset()
+
+
+def _tune_and_train(url: str) -> None:
+    space = search_space(TUNED, N, backends=("numpy", "numba"), qmc=(False,), chunk_sizes=(None, 4096))
+    tune(TUNED, N, storage=url, space=space, sampler="brute", measure_options=FAST, progress=False)
+    train(open_storage(url))
+
+
+def _check_price(result, option: EuropeanOption) -> None:
+    exact = black_scholes(option.S0, option.K, option.T, option.r, option.sigma, option.q, option.kind)["price"]
+    assert_close(result["price"], exact, result.standard_errors["price"])
+
+
+def test_tiers_in_order(db_url: str) -> None:
+    first = tuned_simulate(TUNED, N, storage=db_url, seed=1)
+    assert first.decision.source == "default" and first.decision.config == Config()
+    assert "no tuned config" in first.decision.note and "no trained model" in first.decision.note
+    _check_price(first, TUNED)
+    _tune_and_train(db_url)
+    reset()
+    cached = tuned_simulate(TUNED, N, storage=db_url, seed=2)
+    assert cached.decision.source == "cache" and cached.decision.predicted_s > 0
+    best = open_storage(db_url).best_tuned(machine_fingerprint().machine_id, workload_features(TUNED, N).key)
+    assert cached.decision.config == Config.from_dict(best[1])
+    modelled = tuned_simulate(OTHER, N, storage=db_url, seed=3, policy="exploit")
+    assert modelled.decision.source == "model" and modelled.decision.model_version is not None
+    assert modelled.decision.uncertainty is not None and modelled.decision.predicted_s > 0
+    _check_price(modelled, OTHER)
+    assert tuned_simulate(TUNED, N, storage=db_url, policy="model").decision.source == "model"
+    assert tuned_simulate(TUNED, N, storage=db_url, policy="default").decision.source == "default"
+    assert tuned_simulate(OTHER, N, storage=db_url, policy="cache").decision.source == "default"
+
+
+def test_exploit_never_explores(db_url: str, monkeypatch) -> None:
+    _tune_and_train(db_url)
+    import autotune.api._tuned as tuned_module
+
+    monkeypatch.setattr(tuned_module, "EXPLORE_UNCERTAINTY", -1.0)  # every prediction counts as uncertain
+    monkeypatch.setattr(tuned_module, "EXPLORE_COST_FACTOR", 1e9)
+    sources = {tuned_simulate(OTHER, N, storage=db_url, policy="exploit").decision.source for _ in range(12)}
+    assert sources == {"model"}
+    sources = [tuned_simulate(OTHER, N, storage=db_url, policy="auto").decision.source for _ in range(12)]
+    assert "explore" in sources
+    assert sources.count("explore") <= tuned_module.EXPLORE_MAX  # bounded
+
+
+def test_every_call_is_recorded_for_online_learning(db_url: str) -> None:
+    for seed in range(5):
+        tuned_simulate(TUNED, N, storage=db_url, seed=seed)
+    tuned_simulate(TUNED, N, storage=db_url, record=False)
+    flush()
+    rows = open_storage(db_url).measurements(source="online")
+    assert len(rows) == 5 and all(r.status is Outcome.COMPLETE and r.median_s > 0 for r in rows)
+
+
+def test_drifting_cache_entry_is_marked_stale(db_url: str) -> None:
+    store = open_storage(db_url)
+    machine = machine_fingerprint()
+    features = workload_features(TUNED, N)
+    context = autotune.tuner.register_context(store, machine, features)
+    cid = context.ensure_config(store, Config())
+    session = store.create_session(machine.machine_id, features.key, n_sims=N)
+    store.finish_session(session, status="complete", best_config_id=cid, report={"best_time_s": 1e-9})
+    sources = [tuned_simulate(TUNED, N, storage=db_url).decision.source for _ in range(4)]
+    assert sources == ["cache", "cache", "cache", "default"]
+    flush()
+    assert store.tuning_session(session).status == "stale"
+    assert store.best_tuned(machine.machine_id, features.key) is None
+
+
+def test_failing_config_falls_back_to_the_default_and_is_recorded(db_url: str) -> None:
+    store = open_storage(db_url)
+    machine = machine_fingerprint()
+    features = workload_features(TUNED, N)
+    context = autotune.tuner.register_context(store, machine, features)
+    cid = context.ensure_config(store, Config(backend="failing"))
+    session = store.create_session(machine.machine_id, features.key, n_sims=N)
+    store.finish_session(session, status="complete", best_config_id=cid, report={"best_time_s": 0.01})
+    result = tuned_simulate(TUNED, N, storage=db_url, seed=4)
+    assert result.decision.source == "default" and "failed at run time" in result.decision.note
+    _check_price(result, TUNED)
+    flush()
+    failed = store.measurements(status=Outcome.FAILED, source="online")
+    assert len(failed) == 1 and "always fails" in failed[0].error
+
+
+def test_corrupt_database_gives_the_default_a_warning_and_the_result(tmp_path) -> None:
+    path = tmp_path / "results.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.warns(RuntimeWarning, match="results database unavailable"):
+        result = tuned_simulate(TUNED, N, storage=f"sqlite:///{path}", seed=5)
+    assert result.decision.source == "default"
+    _check_price(result, TUNED)
+
+
+def test_missing_database_directory_gives_the_default(tmp_path) -> None:
+    with pytest.warns(RuntimeWarning, match="unavailable"):
+        result = tuned_simulate(TUNED, N, storage=f"sqlite:///{tmp_path}/no/such/dir/results.db", seed=6)
+    assert result.decision.source == "default"
+
+
+def test_read_only_database_still_returns_results(db_url: str, tmp_path, caplog) -> None:
+    _tune_and_train(db_url)
+    reset()
+    path = db_url.removeprefix("sqlite:///")
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    with caplog.at_level(logging.WARNING, logger="autotune.api._runtime"):
+        result = tuned_simulate(TUNED, N, storage=read_only, seed=7)
+        flush()
+    _check_price(result, TUNED)
+    assert result.decision.source in ("cache", "default")
+    assert "could not record" in caplog.text
+
+
+def test_mismatched_model_schema_falls_back_to_the_default(db_url: str, caplog) -> None:
+    store = open_storage(db_url)
+    store.add_model(name="default", feature_schema_version=999, n_rows=1, rows_hash="x", versions={}, params={},
+                    payload=b"", metrics={})
+    with caplog.at_level(logging.WARNING, logger="autotune.api._runtime"):
+        result = tuned_simulate(OTHER, N, storage=db_url, policy="model")
+    assert result.decision.source == "default" and "retrain" in caplog.text
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"policy": "fastest"}, "policy"), ({"calls": 0}, "calls"),
+                                               ({"n_sims": 1}, "n_sims")])
+def test_bad_arguments_name_the_field(db_url: str, kwargs: dict, match: str) -> None:
+    args = {"n_sims": N, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        tuned_simulate(TUNED, storage=db_url, **args)
+
+
+def _calls_in_process(url: str, n: int) -> None:
+    for seed in range(n):
+        tuned_simulate(TUNED, 5_000, storage=url, seed=seed)
+    flush()
+
+
+def test_many_processes_record_into_one_sqlite_file(db_url: str) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_calls_in_process, args=(db_url, 15)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert len(open_storage(db_url).measurements(source="online")) == 45
+
+
+def test_overhead_benchmark_runs(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-m", "experiments.bench_overhead", "--calls", "20", "--out", str(tmp_path)],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "cache" in out.stdout and "model" in out.stdout
+    assert (tmp_path / "bench_overhead.json").exists()
