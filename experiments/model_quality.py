@@ -87,7 +87,7 @@ HELD_OUT = [
          PolicyGroup(8, NegativeBinomial(3.0, 0.4), Pareto(3.0, 5_000.0))), 30_000),
 ]
 
-OPTIONS = MeasureOptions(min_repeats=2, max_repeats=5, min_total_s=0.05)
+OPTIONS = MeasureOptions(min_repeats=3, max_repeats=5, min_total_s=0.05)
 
 
 def space_for(workload, n_sims: int):

@@ -33,6 +33,8 @@ MODEL_CHECK_INTERVAL_S = 30.0
 #: (and at least ``RETRAIN_FRACTION`` more than it had).
 RETRAIN_MIN_NEW_ROWS = 200
 RETRAIN_FRACTION = 0.2
+#: The recorder looks at the row count once every this many written measurements.
+RETRAIN_CHECK_EVERY = 50
 
 
 @dataclass
@@ -192,14 +194,14 @@ class Recorder:
         if stale_session is not None:
             store.mark_session_stale(stale_session, reason=reason)
         self.written += 1
-        if m.outcome is Outcome.COMPLETE and self.written % 50 == 0:
+        if m.outcome is Outcome.COMPLETE and self.written % RETRAIN_CHECK_EVERY == 0:
             self._maybe_retrain(store)
 
     def _maybe_retrain(self, store: Storage) -> None:
         rt = self.runtime
         if rt.retraining or rt.model_id is None:
             return
-        n_rows = len(store.measurements(status=Outcome.COMPLETE))
+        n_rows = store.count_measurements(status=Outcome.COMPLETE)
         new = n_rows - rt.model_n_rows
         if new < RETRAIN_MIN_NEW_ROWS or new < RETRAIN_FRACTION * rt.model_n_rows:
             return

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .._errors import StorageError
@@ -202,6 +202,13 @@ class Storage:
                 raise ValueError(f"limit must be >= 0 or None, got {limit}")
             query = query.limit(limit)
         return self._db.transact(lambda s: [_measurement_row(m) for m in s.scalars(query)], read_only=True)
+
+    def count_measurements(self, *, status: Outcome | str | None = None) -> int:
+        """How many measurements are stored (optionally with one status), without loading them."""
+        query = select(func.count()).select_from(MeasurementModel)
+        if status is not None:
+            query = query.where(MeasurementModel.status == Outcome(status))
+        return self._db.transact(lambda s: int(s.execute(query).scalar_one()), read_only=True)
 
     def best_measurement(
         self, machine_id: str, workload_id: str, *, n_sims: int | None = None

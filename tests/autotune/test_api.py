@@ -185,3 +185,25 @@ def test_overhead_benchmark_runs(tmp_path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "cache" in out.stdout and "model" in out.stdout
     assert (tmp_path / "bench_overhead.json").exists()
+
+
+def test_enough_new_rows_retrain_the_model_in_the_background(db_url: str, monkeypatch) -> None:
+    import time
+
+    import autotune.api._runtime as rt_module
+
+    _tune_and_train(db_url)
+    store = open_storage(db_url)
+    first = store.latest_model("default").id
+    monkeypatch.setattr(rt_module, "RETRAIN_CHECK_EVERY", 1)
+    monkeypatch.setattr(rt_module, "RETRAIN_MIN_NEW_ROWS", 3)
+    monkeypatch.setattr(rt_module, "RETRAIN_FRACTION", 0.0)
+    for seed in range(4):
+        tuned_simulate(OTHER, N, storage=db_url, seed=seed, policy="exploit")
+    flush()
+    deadline = time.monotonic() + 60
+    while store.latest_model("default").id == first and time.monotonic() < deadline:
+        time.sleep(0.2)
+    newer = store.latest_model("default")
+    assert newer.id != first and newer.n_rows > 0
+    assert store.count_measurements(status=Outcome.COMPLETE) >= newer.n_rows
