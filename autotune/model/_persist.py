@@ -3,7 +3,8 @@
 Format: the payload in the ``models`` table is an ``.npz`` archive (numpy's zip of ``.npy``
 files) written with :func:`numpy.savez_compressed` and read with ``np.load(...,
 allow_pickle=False)``. It holds the flat forests (:class:`FlatForest`: node arrays, leaf values,
-per-tree offsets, the imputer's statistics) of the time and compile-time models, plus a
+per-tree offsets, the imputer's statistics) of the relative-time, scale and compile-time forests
+(see :class:`ConfigTimeModel`), plus a
 ``meta`` entry: UTF-8 JSON (format version, feature-schema version, feature names, params,
 training-set size and hash) stored as a uint8 array.
 
@@ -31,7 +32,7 @@ import numpy as np
 from .._errors import ModelSchemaError
 from ..storage import Storage
 from ._data import training_set
-from ._encoding import FEATURE_SCHEMA_VERSION, feature_names
+from ._encoding import FEATURE_SCHEMA_VERSION, N_CONTEXT, feature_names
 from ._flat import FlatForest
 from ._forest import ConfigTimeModel
 
@@ -39,11 +40,12 @@ __all__ = ["PAYLOAD_FORMAT", "load_model", "save_model", "train"]
 
 _logger = logging.getLogger(__name__)
 
-PAYLOAD_FORMAT = "autotune-flat-forest/1"
-"""Name and version of the payload layout above."""
+PAYLOAD_FORMAT = "autotune-flat-forest/2"
+"""Name and version of the payload layout above (version 1 had no scale forest: such models are
+refused with a message to retrain)."""
 
 _MAX_PAYLOAD_BYTES = 2**31  # uncompressed; far beyond any forest we train
-_FORESTS = ("time", "compile")
+_FORESTS = ("time", "scale", "compile")
 _ARRAYS = ("statistics", "feature", "threshold", "left", "right", "value", "roots")
 _RETRAIN = "retrain it with `autotune train` or autotune.model.train(store)"
 
@@ -67,15 +69,33 @@ def _encode(model: ConfigTimeModel) -> bytes:
         "params": model.get_params(),
         "n_rows": model.n_rows_,
         "rows_hash": model.rows_hash_,
-        "forests": [f for f, flat in zip(_FORESTS, (model.flat_, model.compile_flat_), strict=True) if flat],
+        "support": getattr(model, "support_", {}),
+        "forests": [f for f, flat in zip(_FORESTS, _flats(model), strict=True) if flat],
     }
     arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
-    for name, flat in zip(_FORESTS, (model.flat_, model.compile_flat_), strict=True):
+    for name, flat in zip(_FORESTS, _flats(model), strict=True):
         if flat is not None:
             arrays.update({f"{name}_{k}": v for k, v in flat.to_arrays().items()})
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
+
+
+def _flats(model: ConfigTimeModel) -> tuple[FlatForest | None, ...]:
+    return model.flat_, getattr(model, "scale_flat_", None), model.compile_flat_
+
+
+_SUPPORT_KNOBS = ("backend", "executor", "precision", "qmc", "shared_memory")
+
+
+def _read_support(raw: Any, where: str) -> dict[str, list[Any]]:
+    """The trained knob values from a payload's meta, checked (the bytes may come from anyone)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - set(_SUPPORT_KNOBS) or \
+            not all(isinstance(v, list) and all(isinstance(x, str | bool) for x in v) for v in raw.values()):
+        raise ModelSchemaError(f"{where} cannot be read by this library (bad support entry); {_RETRAIN}")
+    return {k: list(v) for k, v in raw.items()}
 
 
 def _decode(payload: bytes, where: str) -> tuple[dict[str, Any], dict[str, FlatForest | None]]:
@@ -152,17 +172,21 @@ def load_model(store: Storage, name: str = "default") -> ConfigTimeModel | None:
             tuple(meta.get("feature_names", ())) != feature_names():
         raise ModelSchemaError(f"{where} was trained on other features than this library computes; {_RETRAIN}")
     time_flat = forests["time"]
-    if time_flat is None or any(f is not None and f.n_features != len(feature_names()) for f in forests.values()):
+    widths = {"time": len(feature_names()), "compile": len(feature_names()), "scale": N_CONTEXT}
+    if time_flat is None or any(f is not None and f.n_features != widths[k] for k, f in forests.items()):
         raise ModelSchemaError(f"{where} has forests of the wrong width; {_RETRAIN}")
     try:
         model = ConfigTimeModel(**dict(meta.get("params") or row.params))
     except (TypeError, ValueError) as exc:
         raise ModelSchemaError(f"{where} has parameters this library does not know ({exc}); {_RETRAIN}") from None
     model.pipeline_ = None
+    model.scale_pipeline_ = None
     model.compile_pipeline_ = None
     model.flat_ = time_flat
+    model.scale_flat_ = forests["scale"]
     model.compile_flat_ = forests["compile"]
     model.feature_names_ = feature_names()
+    model.support_ = _read_support(meta.get("support"), where)
     model.n_features_in_ = len(model.feature_names_)
     model.n_rows_ = row.n_rows
     model.rows_hash_ = row.rows_hash

@@ -10,6 +10,8 @@ from sklearn.base import clone
 
 from autotune import NotFittedError, search_space, workload_features
 from autotune.model import ConfigTimeModel, FlatForest, TrainingSet, feature_names
+from autotune.model._encoding import N_CONTEXT
+from autotune.model._forest import _context_centres
 from kernels import Config, EuropeanOption
 
 from . import _synthetic
@@ -54,12 +56,15 @@ def _rows_with_nans(data: TrainingSet, n: int = 300) -> np.ndarray:
 
 def test_flat_predictor_equals_sklearn(model: ConfigTimeModel, data: TrainingSet) -> None:
     X = _rows_with_nans(data)
-    np.testing.assert_allclose(model.predict(X), model.pipeline_.predict(X), rtol=0, atol=1e-12)
+    assert model.scale_pipeline_ is not None  # the log time is the context's scale plus the relative time
+    scale = model.scale_pipeline_.predict(X[:, :N_CONTEXT])
+    np.testing.assert_allclose(model.predict_relative(X), model.pipeline_.predict(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.predict(X), scale + model.pipeline_.predict(X), rtol=0, atol=1e-12)
     np.testing.assert_allclose(model.predict_compile(X), model.compile_pipeline_.predict(X), rtol=0, atol=1e-12)
     trees = np.column_stack([t.predict(model.pipeline_[:-1].transform(X).astype(np.float32))
                              for t in model.pipeline_[-1].estimators_])
     mean, std = model.predict_dist(X)
-    np.testing.assert_allclose(mean, trees.mean(axis=1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mean, scale + trees.mean(axis=1), rtol=0, atol=1e-12)
     np.testing.assert_allclose(std, trees.std(axis=1), rtol=0, atol=1e-12)
     assert np.all(std >= 0) and std.max() > 0
 
@@ -69,7 +74,8 @@ def test_flat_predictor_handles_an_all_missing_column(data: TrainingSet) -> None
     X[:, 3] = np.nan
     model = ConfigTimeModel(n_estimators=10).fit(X, data.y_log_time)
     assert model.compile_pipeline_ is None
-    np.testing.assert_allclose(model.predict(X[:50]), model.pipeline_.predict(X[:50]), rtol=0, atol=1e-12)
+    expected = model.scale_pipeline_.predict(X[:50, :N_CONTEXT]) + model.pipeline_.predict(X[:50])
+    np.testing.assert_allclose(model.predict(X[:50]), expected, rtol=0, atol=1e-12)
 
 
 def _median_latency(call, repeats: int = 50) -> float:
@@ -113,7 +119,11 @@ def test_choose_ranks_by_steady_time_and_by_calls(model: ConfigTimeModel) -> Non
     assert many.predicted_s < once.predicted_s
     assert steady.predicted_total_s == steady.predicted_s and steady.calls is None
     assert once.predicted_total_s == pytest.approx(once.predicted_compile_s + once.predicted_s)
-    assert once.ranked[0][0] == once.config and len(once.ranked) == len(candidates)
+    assert once.ranked[0][0] == once.config
+    # Only configs inside the trained knob values are ranked: the synthetic store never measured QMC.
+    assert model.support_["qmc"] == [False] and any(c.qmc for c in candidates)
+    assert len(once.ranked) == sum(model.supports(c) for c in candidates) < len(candidates)
+    assert all(model.supports(c) and not c.qmc for c, _ in once.ranked)
     keys = [k for _, k in many.ranked]
     assert keys == sorted(keys)
     # The steady-state pick is close to the law's best on this machine.
@@ -179,3 +189,56 @@ def test_flat_forest_refuses_cyclic_or_out_of_range_trees(model: ConfigTimeModel
             FlatForest.from_arrays(bad)
     with pytest.raises(ValueError, match="integer"):
         FlatForest.from_arrays({**arrays, "left": arrays["left"].astype(np.float64)})
+
+
+def test_context_levels_do_not_depend_on_which_configs_were_measured(data: TrainingSet) -> None:
+    """An additive law measured on a different random subset of configs in each context: the fitted
+    levels recover the true context levels (a per-context median would carry each subset's luck)."""
+    rng = np.random.default_rng(3)
+    _, contexts = np.unique(data.X[:, :N_CONTEXT], axis=0, return_inverse=True)
+    contexts = contexts.reshape(-1)
+    # Chunk sizes aside (their effect changes with n_sims, so the centring does not key configs by them).
+    _, configs = np.unique([c.replace(chunk_size=None).label() for c in data.configs], return_inverse=True)
+    true_level = rng.normal(0.0, 3.0, contexts.max() + 1)
+    effect = rng.normal(0.0, 1.0, configs.max() + 1)
+    y = true_level[contexts] + effect[configs]
+    keep = rng.random(len(y)) < 0.5  # a random half of each context's configs
+    _, level, rows, compared = _context_centres(data.X[keep], y[keep])
+    fitted = np.full(true_level.size, np.nan)
+    fitted[contexts[keep]] = level[rows]
+    seen = ~np.isnan(fitted)
+    offset = np.median(fitted[seen] - true_level[seen])  # levels are defined up to one constant
+    np.testing.assert_allclose(fitted[seen] - offset, true_level[seen], atol=1e-6)
+    medians = np.array([np.median(y[keep][contexts[keep] == c]) for c in np.flatnonzero(seen)])
+    assert np.abs(fitted[seen] - offset - true_level[seen]).mean() < 0.5 * np.abs(
+        medians - np.median(medians - true_level[seen]) - true_level[seen]).mean()
+    assert compared.all()
+
+
+def test_contexts_with_one_config_only_train_the_scale(data: TrainingSet) -> None:
+    """Online calls of the chosen config say nothing about how configs compare: they must not pull
+    the chosen config's relative time towards the context's middle."""
+    model = ConfigTimeModel(n_estimators=5).fit(data)
+    lone = data.X[:1].copy()
+    lone[0, :N_CONTEXT] += 1000.0  # a context of its own
+    X = np.vstack([data.X, np.repeat(lone, 40, axis=0)])
+    y = np.concatenate([data.y_log_time, np.full(40, 5.0)])
+    widened = ConfigTimeModel(n_estimators=5).fit(X, y)
+    assert widened.pipeline_[-1].estimators_[0].tree_.n_node_samples[0] <= len(data)  # relative: compared only
+    assert widened.scale_pipeline_[-1].n_features_in_ == N_CONTEXT
+    assert model.flat_.n_trees == widened.flat_.n_trees
+
+
+def test_choose_keeps_to_the_knob_values_seen_in_training(data: TrainingSet) -> None:
+    """A forest never trained on a backend has no idea of its speed: such configs are not ranked,
+    unless nothing else is left."""
+    numpy_only = data.subset(np.array([c.backend == "numpy" for c in data.configs]))
+    model = ConfigTimeModel(n_estimators=5).fit(numpy_only)
+    assert model.support_["backend"] == ["numpy"]
+    machine = _synthetic.machines()[1]
+    workload, n_sims = _synthetic.workloads()[0]
+    candidates = search_space(workload, n_sims, cores=machine.usable_cores).enumerate()
+    choice = model.choose(machine.vector(), workload, n_sims, candidates)
+    assert {c.backend for c, _ in choice.ranked} == {"numpy"}
+    alone = model.choose(machine.vector(), workload, n_sims, [Config(backend="numba")])
+    assert alone.config == Config(backend="numba")

@@ -45,6 +45,8 @@ def test_round_trip_predicts_identically(synthetic_store: Storage, model: Config
     assert loaded is not None and loaded.model_id_ == model_id
     assert loaded.pipeline_ is None and loaded.get_params() == model.get_params()
     assert (loaded.n_rows_, loaded.rows_hash_) == (model.n_rows_, model.rows_hash_)
+    assert loaded.support_ == model.support_ and loaded.support_["backend"] == ["numpy", "numba", "jax"]
+    assert loaded.scale_flat_ is not None and loaded.scale_flat_.n_features < loaded.n_features_in_
     X = data.X[:200]
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     np.testing.assert_array_equal(loaded.predict_compile(X), model.predict_compile(X))
@@ -119,6 +121,8 @@ def _extra_member_payload(model: ConfigTimeModel) -> bytes:
     lambda m: _object_array_payload(),
     lambda m: _extra_member_payload(m),
     lambda m: _payload(m, format="something-else/9"),
+    lambda m: _payload(m, format="autotune-flat-forest/1"),  # before the scale forest
+    lambda m: _payload(m, support={"backend": [{"evil": 1}]}),
 ])
 def test_hostile_or_corrupt_payloads_are_refused(store: Storage, small_model: ConfigTimeModel, make,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
