@@ -17,7 +17,7 @@ from .._outcome import Outcome
 from ..measure import Measurement
 from ._runtime import Runtime, WorkloadState, runtime
 
-__all__ = ["POLICIES", "Decision", "TunedResult", "tuned_simulate"]
+__all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,9 @@ def tuned_simulate(
             if state.drifted >= STALE_AFTER and state.cache is not None:
                 stale = state.cache.session_id
                 state.cache, state.cache_loaded = None, True  # stop serving it in this process too
-        m = Measurement(config, Outcome.COMPLETE, n_sims, median_s=result.timing.total_s,
-                        samples=(result.timing.total_s,), compile_s=result.timing.overhead_s,
+        # The steady-state time (as the tuner's repeats measure it): a first call's compile time is kept apart.
+        m = Measurement(config, Outcome.COMPLETE, n_sims, median_s=measured,
+                        samples=(measured,), compile_s=result.timing.overhead_s,
                         first_call_s=result.timing.total_s, estimate=_headline(result),
                         stderr=_headline(result, errors=True))
         reason = f"measured {measured:.4g} s against a tuned {predicted or math.nan:.4g} s"
@@ -192,6 +193,47 @@ def tuned_simulate(
                         uncertainty=uncertainty, overhead_s=(decided - started), note=note)
     fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
     return TunedResult(**fields, decision=decision)
+
+
+def predict_config(
+    workload: Workload,
+    n_sims: int,
+    *,
+    storage: str | None = None,
+    policy: str = "exploit",
+    calls: int | None = None,
+) -> Decision:
+    """The config :func:`tuned_simulate` would run for this workload, without running it.
+
+    Args:
+        workload, n_sims, storage, calls: as for :func:`tuned_simulate`.
+        policy: as for :func:`tuned_simulate`; ``"auto"`` is treated as ``"exploit"`` (there is no
+            run to learn from, so nothing is explored).
+
+    Returns:
+        A :class:`Decision` with ``measured_s=None``. A database that cannot be used gives the
+        default config, with the reason in ``note`` (and no warning: nothing is lost).
+    """
+    started = time.perf_counter()
+    workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2)
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
+    if calls is not None:
+        calls = check_int("", "calls", calls, low=1)
+    rt = runtime(storage if storage is not None else os.environ.get("AUTOTUNE_STORAGE"))
+    state = rt.workload(workload, n_sims)
+    if policy == "default":
+        source, config, predicted, uncertainty, note = "default", Config(), None, None, None
+    else:
+        try:
+            source, config, predicted, uncertainty, note = _decide(
+                rt, state, workload, n_sims, "exploit" if policy == "auto" else policy, calls)
+        except Exception as exc:
+            source, config, predicted, uncertainty, note = "default", Config(), None, None, f"decision failed: {exc}"
+    return Decision(source=source, config=config, predicted_s=predicted, measured_s=None,
+                    model_version=rt.model_id if source == "model" else None, uncertainty=uncertainty,
+                    overhead_s=time.perf_counter() - started, note=note)
 
 
 def _headline(result: SimulationResult, *, errors: bool = False) -> float | None:

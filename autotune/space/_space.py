@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
@@ -116,6 +119,18 @@ class SearchSpace:
             if self.is_valid(cfg):
                 out.add(cfg)
         return sorted(out, key=lambda c: (c != Config(), complexity(c)))
+
+    def choices(self) -> dict[str, tuple[Any, ...]]:
+        """The categorical choices :meth:`suggest` offers Optuna, by parameter name."""
+        parallel = [w for w in self.workers if w > 1]
+        return {"backend": tuple(self.backends), "executor": tuple(self.executors), "workers": tuple(parallel),
+                "shared_memory": tuple(self.shared_memory), "precision": tuple(self.precisions),
+                "chunk_size": tuple(self.chunk_sizes), "qmc": tuple(self.qmc)}
+
+    def signature(self) -> str:
+        """A short hash of :meth:`choices`: studies over different spaces must not share a name."""
+        text = json.dumps({k: list(v) for k, v in self.choices().items()}, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
     def suggest(self, trial: optuna.Trial) -> Config:
         """Sample a config in an Optuna trial; raises ``optuna.TrialPruned`` if it breaks a constraint."""

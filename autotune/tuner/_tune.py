@@ -54,6 +54,26 @@ class _Seen:
             medians[t.user_attrs["config_id"]] = (Config.from_dict(cfg), value)
         return cls(medians)
 
+    def add_stored(self, store: Storage, machine_id: str, workload_id: str, n_sims: int) -> int:
+        """Also count configs measured in earlier sessions of another study (e.g. over another space);
+        returns how many were added."""
+        found: dict[str, list[float | None]] = {}
+        configs: dict[str, Config] = {}
+        for m in store.measurements(machine_id=machine_id, workload_id=workload_id, source="tune"):
+            if m.n_sims != n_sims or m.config_id in self.medians:
+                continue
+            if m.config_id not in configs:
+                knobs = store.config(m.config_id)
+                try:
+                    configs[m.config_id] = Config.from_dict(knobs or {})
+                except (ValueError, TypeError):
+                    continue
+            found.setdefault(m.config_id, []).append(m.median_s if m.status is Outcome.COMPLETE else None)
+        for cid, values in found.items():
+            done = [v for v in values if v is not None]
+            self.medians[cid] = (configs[cid], float(statistics.median(done)) if done else None)
+        return len(found)
+
     def complete(self) -> list[tuple[Config, float]]:
         return sorted(((c, v) for c, v in self.medians.values() if v is not None), key=lambda cv: cv[1])
 
@@ -172,6 +192,21 @@ def tune(
         optuna.logging.set_verbosity(verbosity)
 
 
+def _fits_space(storage: optuna.storages.BaseStorage, study_name: str, space: SearchSpace) -> bool:
+    """Whether the study ``study_name`` (if it exists) suggested its parameters from the same choices as ``space``."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return True
+    choices = space.choices()
+    for trial in study.get_trials(deepcopy=False):
+        for name, dist in trial.distributions.items():
+            if isinstance(dist, optuna.distributions.CategoricalDistribution) and name in choices \
+                    and tuple(dist.choices) != tuple(choices[name]):
+                return False
+    return True
+
+
 class _Session:
     """One tuning session: the study, the store rows, the budget and what has been measured."""
 
@@ -192,10 +227,15 @@ class _Session:
     def open(self, kind: str, seed: int | None, budget_trials: int | None, budget_seconds: float | None) -> None:
         """Create or resume the study, register the rows, queue the configs to try first."""
         self.kind, self.budget_seconds = kind, budget_seconds
-        self.study = optuna.create_study(study_name=self.study_name, storage=self.store.optuna_storage(),
+        storage = self.store.optuna_storage()
+        if not _fits_space(storage, self.study_name, self.space):
+            # Optuna cannot change a parameter's choices within a study: another space gets its own study.
+            self.study_name = f"{self.study_name}:space-{self.space.signature()}"
+        self.study = optuna.create_study(study_name=self.study_name, storage=storage,
                                          direction="minimize", sampler=_make_sampler(kind, seed),
                                          load_if_exists=True)
         self.seen = _Seen.from_study(self.study)
+        self.seen.add_stored(self.store, self.machine.machine_id, self.features.key, self.n_sims)
         self.context = register_context(self.store, self.machine, self.features)
         self.session_id = self.store.create_session(
             self.machine.machine_id, self.features.key, n_sims=self.n_sims, study_name=self.study_name,

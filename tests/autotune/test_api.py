@@ -78,12 +78,14 @@ def test_exploit_never_explores(db_url: str, monkeypatch) -> None:
 
 
 def test_every_call_is_recorded_for_online_learning(db_url: str) -> None:
-    for seed in range(5):
-        tuned_simulate(TUNED, N, storage=db_url, seed=seed)
+    results = [tuned_simulate(TUNED, N, storage=db_url, seed=seed) for seed in range(5)]
     tuned_simulate(TUNED, N, storage=db_url, record=False)
     flush()
     rows = open_storage(db_url).measurements(source="online")
     assert len(rows) == 5 and all(r.status is Outcome.COMPLETE and r.median_s > 0 for r in rows)
+    # The steady-state time is the training target; a first call's compile time is stored apart.
+    assert sorted(r.median_s for r in rows) == sorted(res.decision.measured_s for res in results)
+    assert sorted(r.compile_s for r in rows) == sorted(res.timing.overhead_s for res in results)
 
 
 def test_drifting_cache_entry_is_marked_stale(db_url: str) -> None:

@@ -78,6 +78,25 @@ def test_sessions_resume_their_study(db_url: str) -> None:
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == n_valid
 
 
+def test_resuming_over_another_space_neither_fails_nor_measures_again(db_url: str) -> None:
+    """Optuna cannot change a parameter's choices inside a study: a session over a wider space gets a
+    study of its own, and still skips every config an earlier session measured."""
+    narrow = small_space(PORTFOLIO, 20_000)
+    wide = small_space(PORTFOLIO, 20_000, backends=("numpy", "numba"))
+    first = tune(PORTFOLIO, 20_000, storage=db_url, space=narrow, measure_options=FAST, progress=False)
+    second = tune(PORTFOLIO, 20_000, storage=db_url, space=wide, sampler="brute", measure_options=FAST,
+                  progress=False)
+    assert second.study_name == f"{first.study_name}:space-{wide.signature()}" != first.study_name
+    assert narrow.signature() != wide.signature() == small_space(PORTFOLIO, 20_000, backends=("numpy", "numba")
+                                                                 ).signature()
+    assert first.trials == len(narrow.enumerate())
+    assert second.trials == len(wide.enumerate()) - len(narrow.enumerate())  # the numba configs only
+    with open_storage(db_url) as store:
+        searched = [m for m in store.measurements(session_id=second.session_id) if m.accuracy_z is not None]
+    assert {m.config_id for m in searched}.isdisjoint(
+        {m.config_id for m in store.measurements(session_id=first.session_id)})
+
+
 def test_tpe_session_starts_from_the_default_and_respects_the_budget(db_url: str) -> None:
     space = small_space(EURO, 20_000, qmc=(False, True), chunk_sizes=(None, 4096, 16384),
                         backends=("numpy", "numba"), executors=("serial", "threads", "processes"))
