@@ -16,12 +16,17 @@ from ._records import (
     TuningSessionRow,
     WorkloadRow,
 )
+from ._runs import RUN_COLUMNS, measurement_table, write_rows
 from ._storage import Storage, config_id, open_storage
+from ._transfer import EXPORT_FORMAT, EXPORT_VERSION, TransferCounts, export_results, import_results
 
 __all__ = [
     "BUSY_TIMEOUT_S",
     "DEFAULT_URL",
     "ENV_VAR",
+    "EXPORT_FORMAT",
+    "EXPORT_VERSION",
+    "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "SOURCES",
     "MachineRow",
@@ -30,9 +35,14 @@ __all__ = [
     "ModelRow",
     "ProfileRow",
     "Storage",
+    "TransferCounts",
     "TuningSessionRow",
     "WorkloadRow",
     "config_id",
+    "export_results",
+    "import_results",
+    "measurement_table",
     "open_storage",
     "resolve_url",
+    "write_rows",
 ]

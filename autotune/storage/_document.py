@@ -1,0 +1,203 @@
+"""The rows of an export document: how stored rows become JSON items, and how items are checked on import.
+
+Every item of a document is checked before anything is written, and a bad one is refused with a
+message that names it (``measurements[3].n_sims must be an integer, got '10'``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._outcome import Outcome
+from ._configs import config_columns, config_id
+from ._models import utcnow
+from ._records import MeasurementRecord
+
+__all__ = [
+    "MACHINE_KEYS",
+    "MEASUREMENT_KEYS",
+    "PROFILE_KEYS",
+    "WORKLOAD_KEYS",
+    "Parsed",
+    "iso",
+    "jsonable",
+    "parse_sections",
+]
+
+MACHINE_KEYS = ("id", "fingerprint", "cpu_model", "usable_cores", "provider", "instance_type", "created_at")
+WORKLOAD_KEYS = ("id", "kind", "spec", "features", "created_at")
+MEASUREMENT_KEYS = ("uid", "created_at", *(f for f in MeasurementRecord.__dataclass_fields__
+                                           if f not in ("uid", "created_at", "session_id")))
+PROFILE_KEYS = ("machine_id", "results", "created_at")
+
+
+def jsonable(row: object, keys: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = getattr(row, key)
+        if isinstance(value, datetime.datetime):
+            value = iso(value)
+        elif isinstance(value, Outcome):
+            value = value.value
+        elif isinstance(value, list | tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[key] = value
+    return out
+
+
+def iso(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.UTC).isoformat()
+
+
+@dataclass
+class Parsed:
+    """A validated document, with the ids it references but does not itself hold."""
+
+    machines: list[dict[str, Any]]
+    workloads: list[dict[str, Any]]
+    configs: list[dict[str, Any]]
+    measurements: list[MeasurementRecord]
+    profiles: list[dict[str, Any]]
+    outside: dict[str, dict[str, str]]  # section -> {id: where it is referenced}
+
+
+def parse_sections(document: Mapping[str, Any]) -> Parsed:
+    """Check and convert the items of a document whose header and section lists are already checked."""
+    now = utcnow()  # for rows a hand-written document gives no time
+    machines = [{**dict.fromkeys(MACHINE_KEYS), "created_at": now, **_fields("machines", i, item, _MACHINE_FIELDS)}
+                for i, item in enumerate(document["machines"])]
+    workloads = [{"created_at": now, **_fields("workloads", i, item, _WORKLOAD_FIELDS)}
+                 for i, item in enumerate(document["workloads"])]
+    configs = [_config(i, item) for i, item in enumerate(document["configs"])]
+    measurements = [_measurement(i, item) for i, item in enumerate(document["measurements"])]
+    profiles = [_fields("profiles", i, item, _PROFILE_FIELDS) for i, item in enumerate(document["profiles"])]
+    held = {"machines": _unique("machines", "id", [m["id"] for m in machines]),
+            "workloads": _unique("workloads", "id", [w["id"] for w in workloads]),
+            "configs": _unique("configs", "id", [c["id"] for c in configs])}
+    _unique("measurements", "uid", [m.uid for m in measurements])
+
+    # Ids referenced but not held: allowed only if the target database has them (checked on import).
+    outside: dict[str, dict[str, str]] = {section: {} for section in held}
+    for i, m in enumerate(measurements):
+        for section, name, key in (("machines", "machine_id", m.machine_id), ("workloads", "workload_id",
+                                   m.workload_id), ("configs", "config_id", m.config_id)):
+            if key not in held[section]:
+                outside[section].setdefault(key, f"measurements[{i}].{name}")
+    for i, profile in enumerate(profiles):
+        if profile["machine_id"] not in held["machines"]:
+            outside["machines"].setdefault(profile["machine_id"], f"profiles[{i}].machine_id")
+    return Parsed(machines, workloads, configs, measurements, profiles, outside)
+
+
+def _unique(section: str, name: str, keys: list[Any]) -> dict[Any, int]:
+    seen: dict[Any, int] = {}
+    for i, key in enumerate(keys):
+        if key in seen:
+            raise ValueError(f"{section}[{i}].{name} {key!r} repeats {section}[{seen[key]}]")
+        seen[key] = i
+    return seen
+
+
+def _fields(section: str, index: int, item: object, spec: Mapping[str, tuple[Callable[[Any], Any], bool]]
+            ) -> dict[str, Any]:
+    """The converted fields of one document item; missing optional fields are left out."""
+    where = f"{section}[{index}]"
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where} must be an object, got {type(item).__name__}")
+    unknown = sorted(set(item) - set(spec))
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s) {unknown}; known fields are {sorted(spec)}")
+    out: dict[str, Any] = {}
+    for name, (convert, required) in spec.items():
+        if name not in item:
+            if required:
+                raise ValueError(f"{where} misses the field {name!r}")
+            continue
+        try:
+            out[name] = convert(item[name])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}.{name} {err}") from None
+    return out
+
+
+def _config(index: int, item: object) -> dict[str, Any]:
+    fields = _fields("configs", index, item, _CONFIG_FIELDS)
+    try:
+        columns = config_columns(fields["knobs"])
+        expected = config_id(fields["knobs"])
+    except ValueError as err:
+        raise ValueError(f"configs[{index}].knobs: {err}") from None
+    if fields["id"] != expected:
+        raise ValueError(f"configs[{index}].id {fields['id']!r} does not match its knobs (their id is {expected!r})")
+    return {"id": expected, **columns}
+
+
+def _measurement(index: int, item: object) -> MeasurementRecord:
+    fields = _fields("measurements", index, item, _MEASUREMENT_FIELDS)
+    try:
+        return MeasurementRecord(**fields)
+    except ValueError as err:
+        raise ValueError(f"measurements[{index}] (uid {fields['uid']!r}): {err}") from None
+
+
+def _expect(what: str, test: Callable[[Any], bool], *, null: bool = False) -> Callable[[Any], Any]:
+    """A field check: passes values meeting ``test`` (and ``None`` when ``null``), else says what was expected."""
+
+    def check(value: Any) -> Any:
+        if (value is None and null) or test(value):
+            return value
+        raise ValueError(f"must be {what}{' or null' if null else ''}, got {value!r}")
+
+    return check
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_text = _expect("a non-empty string", lambda v: isinstance(v, str) and v != "")
+_optional_text = _expect("a string", lambda v: isinstance(v, str), null=True)
+_integer = _expect("an integer", _is_int)
+_optional_integer = _expect("an integer", _is_int, null=True)
+_optional_number = _expect("a number", _is_number, null=True)
+_numbers = _expect("a list of numbers", lambda v: isinstance(v, list) and all(map(_is_number, v)))
+_object = _expect("an object", lambda v: isinstance(v, Mapping))
+
+
+def _time(value: Any) -> datetime.datetime:
+    example = "'2030-01-02T03:04:05.123456+00:00'"
+    if not isinstance(value, str):
+        raise ValueError(f"must be an ISO-8601 time string such as {example}, got {value!r}")
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be an ISO-8601 time such as {example}, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"must carry its UTC offset, as in {example}, got {value!r}")
+    return parsed.astimezone(datetime.UTC)
+
+
+_MACHINE_FIELDS = {"id": (_text, True), "fingerprint": (_object, True), "cpu_model": (_optional_text, False),
+                   "usable_cores": (_optional_integer, False), "provider": (_optional_text, False),
+                   "instance_type": (_optional_text, False), "created_at": (_time, False)}
+_WORKLOAD_FIELDS = {"id": (_text, True), "kind": (_text, True), "spec": (_object, True),
+                    "features": (_object, True), "created_at": (_time, False)}
+_CONFIG_FIELDS = {"id": (_text, True), "knobs": (_object, True)}
+_PROFILE_FIELDS = {"machine_id": (_text, True), "results": (_object, True), "created_at": (_time, True)}
+_MEASUREMENT_FIELDS: dict[str, tuple[Callable[[Any], Any], bool]] = {
+    "uid": (_text, True), "created_at": (_time, True), "machine_id": (_text, True), "workload_id": (_text, True),
+    "config_id": (_text, True), "n_sims": (_integer, True), "source": (_text, True), "status": (_text, True),
+    **{name: (_optional_number, False) for name in ("median_s", "iqr_s", "compile_s", "first_call_s",
+                                                     "accuracy_z", "estimate", "stderr")},
+    "samples": (_numbers, False), "peak_memory_bytes": (_optional_integer, False),
+    "error": (_optional_text, False), "versions": (_object, False),
+}

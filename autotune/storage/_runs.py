@@ -1,0 +1,122 @@
+"""The flat measurement table behind ``autotune runs``: one row per measurement, written as CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from kernels import Config
+
+from .._outcome import Outcome
+from ._document import iso, jsonable
+from ._models import ConfigModel, MachineModel, MeasurementModel, WorkloadModel
+from ._storage import Storage
+from ._transfer import measurement_filters
+
+__all__ = ["RUN_COLUMNS", "measurement_table", "write_rows"]
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "id", "uid", "created_at", "machine_id", "instance_type", "workload_id", "kind", "n_sims", "config_id",
+    "config", "source", "status", "median_s", "iqr_s", "compile_s", "peak_memory_bytes", "accuracy_z", "error",
+)
+"""The columns of :func:`measurement_table` (and of the CSV that :func:`write_rows` writes)."""
+
+_FORMATS = ("csv", "json")
+_RUN_MEASUREMENT_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("instance_type", "kind", "config"))
+
+
+def measurement_table(
+    store: Storage,
+    *,
+    machine_id: str | None = None,
+    workload_id: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
+    status: Outcome | str | None = None,
+    since: datetime.datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """One flat, JSON-safe dict per measurement (keys :data:`RUN_COLUMNS`), newest last.
+
+    ``config`` is the config's :meth:`kernels.Config.label`, or its knobs as JSON when they no
+    longer make a Config; ``created_at`` is an ISO-8601 UTC string. ``limit`` keeps the newest rows.
+
+    Raises:
+        ValueError: a filter has a bad value (unknown source or status, naive ``since``, negative limit).
+        StorageError: the database cannot be read.
+    """
+    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, status=status)
+    if kind is not None:
+        where.append(WorkloadModel.kind == kind)
+    if since is not None:
+        if not isinstance(since, datetime.datetime) or since.tzinfo is None:
+            raise ValueError(f"since must be a timezone-aware datetime (e.g. datetime.now(UTC)), got {since!r}")
+        where.append(MeasurementModel.created_at >= since)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
+    query = (
+        select(MeasurementModel, MachineModel.instance_type, WorkloadModel.kind, ConfigModel.knobs)
+        .outerjoin(MachineModel, MachineModel.id == MeasurementModel.machine_id)
+        .outerjoin(WorkloadModel, WorkloadModel.id == MeasurementModel.workload_id)
+        .outerjoin(ConfigModel, ConfigModel.id == MeasurementModel.config_id)
+        .where(*where)
+        .order_by(MeasurementModel.created_at.desc(), MeasurementModel.id.desc())
+        .limit(limit)
+    )
+    with store.session(read_only=True) as session:
+        rows = session.execute(query).all()
+    labels: dict[str, str | None] = {}
+    table = []
+    for m, instance_type, workload_kind, knobs in reversed(rows):
+        if m.config_id not in labels:
+            labels[m.config_id] = _label(knobs)
+        values = jsonable(m, _RUN_MEASUREMENT_COLUMNS)
+        values.update(instance_type=instance_type, kind=workload_kind, config=labels[m.config_id])
+        table.append({column: values[column] for column in RUN_COLUMNS})
+    return table
+
+
+def _label(knobs: Mapping[str, Any] | None) -> str | None:
+    if knobs is None:
+        return None
+    try:
+        return Config.from_dict(dict(knobs)).label()
+    except (TypeError, ValueError):  # knobs of an older or newer Config
+        return json.dumps(knobs, sort_keys=True)
+
+
+def write_rows(rows: Iterable[Mapping[str, Any]], path_or_stream: str | Path | IO[str], fmt: str) -> None:
+    """Write table rows as CSV (header :data:`RUN_COLUMNS`) or as a JSON list.
+
+    Raises:
+        ValueError: ``fmt`` is not ``"csv"`` or ``"json"``, or a row has a key outside RUN_COLUMNS (CSV).
+    """
+    if fmt not in _FORMATS:
+        raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
+    if isinstance(path_or_stream, str | Path):
+        with open(path_or_stream, "w", encoding="utf-8", newline="") as stream:
+            _write_rows(rows, stream, fmt)
+    else:
+        _write_rows(rows, path_or_stream, fmt)
+
+
+def _write_rows(rows: Iterable[Mapping[str, Any]], stream: IO[str], fmt: str) -> None:
+    if fmt == "csv":
+        writer = csv.DictWriter(stream, fieldnames=RUN_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        json.dump([dict(row) for row in rows], stream, indent=2, default=_json_default)
+        stream.write("\n")
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime.datetime):
+        return iso(value)
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")

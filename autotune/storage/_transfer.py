@@ -1,0 +1,301 @@
+"""Moving results between databases: ``autotune export`` and ``autotune import``.
+
+An export document is plain JSON: measurements plus every machine, workload and config they
+reference, and those machines' profiles. Measurements carry a globally unique ``uid`` and the
+other rows content-derived ids, so importing a document twice, or the documents of many cloud
+instances into one fleet database, never duplicates a row. Tuning sessions and models stay
+local to their database: an imported measurement has no ``session_id``. The items' fields and
+their checks are in :mod:`._document`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import gzip
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from .._outcome import Outcome
+from ._document import (
+    MACHINE_KEYS,
+    MEASUREMENT_KEYS,
+    PROFILE_KEYS,
+    WORKLOAD_KEYS,
+    Parsed,
+    iso,
+    jsonable,
+    parse_sections,
+)
+from ._models import ConfigModel, MachineModel, MeasurementModel, ProfileModel, WorkloadModel, utcnow
+from ._records import SOURCES, MeasurementRecord
+from ._storage import Storage
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_VERSION",
+    "TransferCounts",
+    "export_results",
+    "import_results",
+]
+
+_logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "autotune-export"
+EXPORT_VERSION = 1
+"""Version of the document layout; a reader refuses documents newer than the one it knows."""
+
+_SECTIONS = ("machines", "workloads", "configs", "measurements", "profiles")
+_BATCH = 500  # ids per IN (...) query: far below every driver's parameter limit
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class TransferCounts:
+    """What an import added to the target database (rows already there are not counted)."""
+
+    machines: int
+    workloads: int
+    configs: int
+    measurements: int
+    skipped_duplicates: int
+    """Measurements whose ``uid`` was already in the target."""
+    profiles: int
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_results(
+    store: Storage,
+    path: str | Path | None = None,
+    *,
+    machine_id: str | None = None,
+    workload_id: str | None = None,
+    source: str | None = None,
+    status: Outcome | str | None = None,
+) -> dict[str, Any]:
+    """Export measurements and the rows they reference as a JSON-safe document.
+
+    The document is ``{"format", "version", "schema_version", "exported_at", "machines",
+    "workloads", "configs", "measurements", "profiles"}``, times as ISO-8601 UTC strings. With
+    no filter it holds every machine, workload, config and profile; with filters, the matching
+    measurements, the rows they reference, the named machine/workload, and the machines' profiles.
+
+    Args:
+        path: also write the document there as JSON (gzip-compressed when the name ends in ``.gz``).
+        machine_id, workload_id, source, status: keep only measurements matching all of them.
+
+    Raises:
+        ValueError: ``source`` or ``status`` is not a known value.
+        StorageError: the database cannot be read.
+    """
+    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, status=status)
+    schema_version = store.schema_version()
+    with store.session(read_only=True) as session:
+        measurements = session.scalars(select(MeasurementModel).where(*where).order_by(MeasurementModel.id)).all()
+        machine_ids = _chosen(MachineModel.id, MeasurementModel.machine_id, where, machine_id)
+        machines = session.scalars(select(MachineModel).where(machine_ids).order_by(MachineModel.id)).all()
+        workload_ids = _chosen(WorkloadModel.id, MeasurementModel.workload_id, where, workload_id)
+        workloads = session.scalars(select(WorkloadModel).where(workload_ids).order_by(WorkloadModel.id)).all()
+        config_ids = _chosen(ConfigModel.id, MeasurementModel.config_id, where, None)
+        configs = session.scalars(select(ConfigModel).where(config_ids).order_by(ConfigModel.id)).all()
+        profiles = session.scalars(
+            select(ProfileModel).where(ProfileModel.machine_id.in_(select(MachineModel.id).where(machine_ids)))
+            .order_by(ProfileModel.id)
+        ).all()
+        document: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "schema_version": schema_version,
+            "exported_at": iso(utcnow()),
+            "machines": [jsonable(m, MACHINE_KEYS) for m in machines],
+            "workloads": [jsonable(w, WORKLOAD_KEYS) for w in workloads],
+            "configs": [{"id": c.id, "knobs": dict(c.knobs)} for c in configs],
+            "measurements": [jsonable(m, MEASUREMENT_KEYS) for m in measurements],
+            "profiles": [jsonable(p, PROFILE_KEYS) for p in profiles],
+        }
+    if path is not None:
+        _write_document(document, Path(path))
+    _logger.info("exported %d measurement(s) from %r", len(document["measurements"]), store)
+    return document
+
+
+def measurement_filters(
+    *, machine_id: str | None, workload_id: str | None, source: str | None, status: Outcome | str | None
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses on measurements for the filters that are set (shared with the run table)."""
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES} or None, got {source!r}")
+    if status is not None:
+        try:
+            status = Outcome(status)
+        except ValueError:
+            raise ValueError(f"status must be an Outcome or one of {[o.value for o in Outcome]}, "
+                             f"got {status!r}") from None
+    where: list[ColumnElement[bool]] = []
+    for column, value in ((MeasurementModel.machine_id, machine_id), (MeasurementModel.workload_id, workload_id),
+                          (MeasurementModel.source, source), (MeasurementModel.status, status)):
+        if value is not None:
+            where.append(column == value)
+    return where
+
+
+def _chosen(
+    key: InstrumentedAttribute[str], reference: InstrumentedAttribute[str], where: list[ColumnElement[bool]],
+    named: str | None,
+) -> ColumnElement[bool]:
+    """Which rows of a referenced table an export holds: all of them when nothing is filtered."""
+    if not where:
+        return true()
+    chosen = key.in_(select(reference).where(*where))
+    return chosen if named is None else or_(chosen, key == named)
+
+
+def _write_document(document: Mapping[str, Any], path: Path) -> None:
+    # Written beside the target and renamed, so that a crash never leaves half a document at `path`.
+    partial = path.with_name(path.name + ".partial")
+    compressed = path.name.endswith(".gz")
+    with gzip.open(partial, "wt", encoding="utf-8") if compressed else open(partial, "w", encoding="utf-8") as stream:
+        json.dump(document, stream)
+        stream.write("\n")
+    partial.replace(path)
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+def import_results(store: Storage, source: str | Path | Mapping[str, Any] | Storage) -> TransferCounts:
+    """Add an export document (a dict, a JSON or JSON.gz file, or another Storage) to ``store``.
+
+    New machines, workloads, configs and profiles are inserted and rows already in ``store`` kept
+    as they are; measurements whose ``uid`` is already in ``store`` are skipped, so importing the
+    same results again adds nothing. Everything happens in one transaction.
+
+    Raises:
+        ValueError: the document is malformed (wrong format, newer version, missing keys, bad
+            values, or a measurement naming a machine/workload/config found neither in the
+            document nor in ``store``); the message names the item, and nothing is written.
+        TypeError: ``source`` is none of the accepted types.
+        StorageError: the database cannot be read or written.
+    """
+    document = _load(source)
+    parsed = _parse(document)
+    with store.session() as session:
+        counts = _write(session, parsed)
+    _logger.info("imported into %r: %s", store, counts.to_dict())
+    return counts
+
+
+def _load(source: object) -> Mapping[str, Any]:
+    if isinstance(source, Storage):
+        return export_results(source)
+    if isinstance(source, str | Path):
+        path = Path(source)
+        data = path.read_bytes()
+        try:
+            text = (gzip.decompress(data) if data.startswith(_GZIP_MAGIC) else data).decode("utf-8")
+            return json.loads(text)
+        except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not an autotune export file (JSON, or gzip-compressed JSON): {err}; "
+                             "to import from a results database, pass open_storage(url)") from None
+    if isinstance(source, Mapping):
+        return source
+    raise TypeError(f"import_results takes an export document (dict), a file path or a Storage, "
+                    f"got {type(source).__name__}")
+
+
+def _parse(document: object) -> Parsed:
+    if not isinstance(document, Mapping):
+        raise ValueError(f"an export document must be a JSON object, got {type(document).__name__}")
+    if document.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"document format must be {EXPORT_FORMAT!r}, got {document.get('format')!r}: "
+                         "not an autotune export")
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"document version must be a positive integer, got {version!r}")
+    if version > EXPORT_VERSION:
+        raise ValueError(f"document version {version} is newer than export version {EXPORT_VERSION}, the newest "
+                         "this autotune reads; upgrade autotune (pip install -U autotune) to import it")
+    missing = [key for key in _SECTIONS if key not in document]
+    if missing:
+        raise ValueError(f"document misses the key(s) {missing}; an export holds {list(_SECTIONS)}")
+    for key in _SECTIONS:
+        if not isinstance(document[key], list):
+            raise ValueError(f"document {key!r} must be a list, got {type(document[key]).__name__}")
+    return parse_sections(document)
+
+
+def _write(session: Session, doc: Parsed) -> TransferCounts:
+    """Check the references against the target, then insert what is new (one transaction)."""
+    models = {"machines": MachineModel, "workloads": WorkloadModel, "configs": ConfigModel}
+    for section, model in models.items():
+        referenced = doc.outside[section]
+        found = _existing(session, model.id, referenced)
+        for key, where in referenced.items():
+            if key not in found:
+                raise ValueError(f"{where} {key!r} names a {section[:-1]} that is neither in the document's "
+                                 f"{section!r} nor in the target database")
+    added = {}
+    for section, model in models.items():
+        rows: list[dict[str, Any]] = getattr(doc, section)
+        known = _existing(session, model.id, [row["id"] for row in rows])
+        new = [row for row in rows if row["id"] not in known]
+        _insert(session, model, new)
+        added[section] = len(new)
+
+    known_uids = _existing(session, MeasurementModel.uid, [m.uid for m in doc.measurements])
+    measurements = [_measurement_values(m) for m in doc.measurements if m.uid not in known_uids]
+    _insert(session, MeasurementModel, measurements)
+
+    profile_machines = {p["machine_id"] for p in doc.profiles}
+    seen = {_profile_key(p.machine_id, p.created_at, p.results) for batch in _batches(sorted(profile_machines))
+            for p in session.scalars(select(ProfileModel).where(ProfileModel.machine_id.in_(batch)))}
+    profiles = []
+    for profile in doc.profiles:
+        key = _profile_key(profile["machine_id"], profile["created_at"], profile["results"])
+        if key not in seen:
+            seen.add(key)
+            profiles.append(profile)
+    _insert(session, ProfileModel, profiles)
+    return TransferCounts(machines=added["machines"], workloads=added["workloads"], configs=added["configs"],
+                          measurements=len(measurements), skipped_duplicates=len(doc.measurements) - len(measurements),
+                          profiles=len(profiles))
+
+
+def _batches(keys: list[Any]) -> Iterable[list[Any]]:
+    return (keys[start:start + _BATCH] for start in range(0, len(keys), _BATCH))
+
+
+def _existing(session: Session, column: InstrumentedAttribute[Any], keys: Iterable[Any]) -> set[Any]:
+    """Which of ``keys`` the column already holds, asked in batches rather than loading the table."""
+    found: set[Any] = set()
+    for batch in _batches(sorted(set(keys))):
+        found.update(session.scalars(select(column).where(column.in_(batch))))
+    return found
+
+
+def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    if rows:  # an executemany with no rows would be a single INSERT of nothing
+        session.execute(insert(model), rows)
+
+
+def _measurement_values(record: MeasurementRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in MeasurementRecord.__dataclass_fields__}
+    values["samples"] = list(record.samples)
+    values["session_id"] = None  # sessions are local to the database they ran in
+    return values
+
+
+def _profile_key(machine_id: str, created_at: datetime.datetime, results: Mapping[str, Any]) -> tuple[str, ...]:
+    return machine_id, iso(created_at), json.dumps(results, sort_keys=True, separators=(",", ":"))
