@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,7 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,peers]'
 	touch $@
 
+# The main job: tune a small suite, train the model, run unseen workloads, write the report.
 run: $(VENV)/.installed
+	$(VENV)/bin/autotune demo
+
+bench: $(VENV)/.installed
 	$(PY) -m experiments.bench_kernels --size small
 
 test: $(VENV)/.installed
@@ -22,4 +26,4 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache autotune-report

@@ -8,7 +8,7 @@ The public face: :func:`tuned_simulate` runs a simulation with the fastest known
 
 from ._errors import AutotuneError, MeasurementError, ModelSchemaError, NotFittedError, SchemaVersionError, StorageError
 from ._outcome import Outcome
-from .api import Decision, TunedResult, tuned_simulate
+from .api import Decision, TunedResult, predict_config, tuned_simulate
 from .features import machine_fingerprint, workload_features
 from .measure import Measurement, MeasureOptions, measure
 from .space import search_space
@@ -31,6 +31,7 @@ __all__ = [
     "machine_fingerprint",
     "measure",
     "open_storage",
+    "predict_config",
     "search_space",
     "tune",
     "tuned_simulate",

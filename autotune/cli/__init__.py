@@ -1,0 +1,170 @@
+"""The ``autotune`` command: tuning sessions, training, predictions, runs, fleets and reports.
+
+Every subcommand takes ``--storage URL`` (else ``$AUTOTUNE_STORAGE``, else ``./results.db``)
+and, where its output is data, ``--json``. Bad input exits with status 2 and one line naming
+what is wrong; a failure while working exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .._errors import AutotuneError
+from ._specs import SpecError, SpecFile, load_spec
+
+__all__ = ["SpecError", "SpecFile", "build_parser", "load_spec", "main"]
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class UsageError(Exception):
+    """Bad input from the command line (exit status 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--storage", metavar="URL",
+                        help="results database: a SQLAlchemy URL or a .db path (default: $AUTOTUNE_STORAGE, "
+                             "else ./results.db)")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    parser = argparse.ArgumentParser(
+        prog="autotune", description="Adaptive auto-tuning for Monte Carlo risk and pricing kernels.",
+        epilog="SPEC is a workload spec file (.toml, .yaml) or a built-in suite: "
+               "run `autotune suites` to list them.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("profile", parents=[common, data], help="profile this machine (micro-benchmarks)")
+    p.add_argument("--quick", action="store_true", help="smaller, faster micro-benchmarks (about 2 s)")
+    p.add_argument("--max-workers", type=_positive_int, help="cap the threads used by the scaling benchmarks")
+    p.add_argument("--suite", nargs="?", const="standard", metavar="SUITE",
+                   help="also tune a suite (default: standard) on this machine within --budget-seconds")
+    p.add_argument("--budget-seconds", type=_positive_float, default=600.0,
+                   help="time budget of --suite (default 600)")
+
+    p = sub.add_parser("tune", parents=[common, data], help="run (or resume) offline tuning sessions")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--budget-trials", type=_positive_int, help="trials per workload")
+    p.add_argument("--budget-seconds", type=_positive_float, help="seconds per workload")
+    p.add_argument("--total-seconds", type=_positive_float, help="stop starting new workloads after this")
+    p.add_argument("--sampler", choices=("auto", "brute", "tpe", "random"), help="search strategy")
+    p.add_argument("--seed", type=int, help="seed of the sampler")
+    p.add_argument("--only", metavar="NAME", action="append", help="tune only these workloads (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("train", parents=[common, data], help="fit the configuration model on the database")
+    p.add_argument("--name", default="default", help="model name (default: default)")
+    p.add_argument("--n-estimators", type=_positive_int, default=100, help="trees per forest (default 100)")
+    p.add_argument("--evaluate", action="store_true", help="also print the cross-validated quality table")
+
+    p = sub.add_parser("evaluate", parents=[common, data], help="cross-validated model quality vs baselines")
+    p.add_argument("--group-by", choices=("workload", "machine", "both"), default="workload",
+                   help="what is held out (default: workload)")
+    p.add_argument("--folds", type=_positive_int, default=5, help="folds per grouping (default 5)")
+    p.add_argument("--holdout", metavar="SPEC", help="instead of CV: score the choice for these workloads")
+    p.add_argument("--n-estimators", type=_positive_int, default=100)
+
+    for name, text in (("predict", "show the config tuned_simulate would use, without running"),
+                       ("run", "run tuned_simulate and print estimates, standard errors and the decision")):
+        p = sub.add_parser(name, parents=[common, data], help=text)
+        p.add_argument("spec", metavar="SPEC")
+        p.add_argument("--policy", choices=("auto", "exploit", "cache", "model", "default"),
+                       default="exploit" if name == "predict" else "auto")
+        p.add_argument("--calls", type=_positive_int, help="expected calls (amortises compile time)")
+        p.add_argument("--only", metavar="NAME", action="append", help="only these workloads (repeatable)")
+        if name == "run":
+            p.add_argument("--seed", type=int, help="seed of the simulation (default: the spec's, else random)")
+            p.add_argument("--no-record", action="store_true", help="do not record the timing")
+
+    p = sub.add_parser("runs", parents=[common, data], help="list or export measurements")
+    _filters(p)
+    p.add_argument("--since", metavar="ISO-DATE", help="only measurements from this UTC date/time on")
+    p.add_argument("--limit", type=_positive_int, help="the newest N only")
+    p.add_argument("--format", choices=("table", "csv", "json"), help="output format (default: table, "
+                                                                       "or json with --json)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
+
+    p = sub.add_parser("export", parents=[common, data], help="export results to a JSON file (.json or .json.gz)")
+    p.add_argument("file", metavar="FILE")
+    _filters(p)
+
+    p = sub.add_parser("import", parents=[common, data],
+                       help="import results from an export file or another database URL (no duplicates)")
+    p.add_argument("source", metavar="FILE|URL")
+
+    p = sub.add_parser("instances", parents=[common, data],
+                       help="compare the machines in the database on the same workloads")
+    p.add_argument("--prices", metavar="CSV", help="price table: instance_type,usd_per_hour")
+    p.add_argument("--csv", action="store_true", help="print CSV")
+
+    p = sub.add_parser("report", parents=[common, data], help="write the HTML report with figures")
+    p.add_argument("--out", default="autotune-report", help="output folder (default: autotune-report)")
+    p.add_argument("--prices", metavar="CSV", help="price table for the instance comparison")
+
+    p = sub.add_parser("demo", parents=[common, data],
+                       help="the main job: tune a small suite, train, run unseen workloads, report")
+    p.add_argument("--out", default="autotune-report", help="report folder (default: autotune-report)")
+    p.add_argument("--budget-trials", type=_positive_int, help="trials per workload (default: the suite's)")
+
+    sub.add_parser("suites", parents=[common, data], help="list the built-in workload suites")
+    return parser
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--machine", metavar="ID", help="one machine id")
+    p.add_argument("--workload", metavar="KEY", help="one workload key")
+    p.add_argument("--kind", choices=("european", "asian", "portfolio"), help="one workload kind")
+    p.add_argument("--source", choices=("tune", "online", "profile", "benchmark"), help="one source")
+    p.add_argument("--status", help="one outcome (complete, failed, rejected, timed_out, ...)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from . import _commands  # the heavy imports (numba, jax, sklearn) only once the arguments are good
+
+    handler = getattr(_commands, f"cmd_{args.command}")
+    try:
+        return int(handler(args) or 0)
+    except (UsageError, SpecError) as exc:
+        print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AutotuneError as exc:
+        print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"autotune {args.command}: interrupted", file=sys.stderr)
+        return 130

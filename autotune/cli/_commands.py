@@ -1,0 +1,346 @@
+"""The subcommands of ``autotune`` (one ``cmd_<name>(args)`` each, returning the exit status)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kernels import Config
+
+from .._outcome import Outcome
+from ..storage import Storage, open_storage
+from ..suites import SUITES, Suite, SuiteEntry
+from . import UsageError
+from ._output import emit, estimates_table, fmt_seconds, table
+from ._specs import SpecFile, load_spec
+
+__all__ = [
+    "cmd_demo", "cmd_evaluate", "cmd_export", "cmd_import", "cmd_instances", "cmd_predict", "cmd_profile",
+    "cmd_report", "cmd_run", "cmd_runs", "cmd_suites", "cmd_train", "cmd_tune",
+]
+
+
+def _store(args: argparse.Namespace) -> Storage:
+    return open_storage(args.storage)
+
+
+def _entries(spec: SpecFile, only: list[str] | None) -> list[tuple[SuiteEntry, int | None]]:
+    pairs = list(zip(spec.entries, spec.seeds or (None,) * len(spec.entries), strict=True))
+    if not only:
+        return pairs
+    names = {e.name for e in spec.entries}
+    unknown = sorted(set(only) - names)
+    if unknown:
+        raise UsageError(f"--only names no workload of {spec.source}: {unknown}; its workloads are {sorted(names)}")
+    return [(e, s) for e, s in pairs if e.name in only]
+
+
+# -- profile ----------------------------------------------------------------------------------------
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from ..profiling import profile_machine
+
+    suite = SUITES.get(args.suite) if args.suite else None
+    if args.suite and suite is None:
+        raise UsageError(f"--suite must be one of {sorted(SUITES)}, got {args.suite!r}")
+    with _store(args) as store:
+        result = profile_machine(store, quick=args.quick, max_workers=args.max_workers)
+        out: dict[str, Any] = {"profile": result.to_dict()}
+        text = [result.table()]
+        if suite is not None:
+            reports = _tune_entries(store, suite, [(e, None) for e in suite.entries], budget_trials=None,
+                                    budget_seconds=None, total_seconds=args.budget_seconds, sampler=None, seed=None,
+                                    progress=not args.json and sys.stderr.isatty())
+            out["suite"] = {"name": suite.name, "sessions": [r for r in reports]}
+            text += ["", f"suite {suite.name}: {len(reports)} of {len(suite.entries)} workloads tuned "
+                         f"within {args.budget_seconds:.0f} s", _tune_table(reports)]
+    emit(out, as_json=args.json, text="\n".join(text))
+    return 0
+
+
+# -- tune -------------------------------------------------------------------------------------------
+
+
+def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[SuiteEntry, int | None]], *,
+                  budget_trials: int | None, budget_seconds: float | None, total_seconds: float | None,
+                  sampler: str | None, seed: int | None, progress: bool, backends: list[str] | None = None,
+                  qmc: bool = True) -> list[dict[str, Any]]:
+    from ..space import search_space
+    from ..tuner import tune
+
+    started = time.perf_counter()
+    reports = []
+    for i, (entry, _) in enumerate(entries):
+        if total_seconds is not None and time.perf_counter() - started >= total_seconds:
+            print(f"time budget of {total_seconds:.0f} s spent: {len(entries) - i} workloads not tuned",
+                  file=sys.stderr)
+            break
+        if suite is not None:
+            space = suite.space(entry)
+            options = suite.measure_options
+            trials = budget_trials if budget_trials is not None else suite.budget_trials
+        else:
+            space = search_space(entry.workload, entry.n_sims, backends=tuple(backends) if backends else None,
+                                 qmc=(False, True) if qmc else (False,))
+            options, trials = None, budget_trials
+        left = None if total_seconds is None else max(total_seconds - (time.perf_counter() - started), 1.0)
+        seconds = min(x for x in (budget_seconds, left) if x is not None) if (budget_seconds or left) else None
+        if progress:
+            print(f"[{i + 1}/{len(entries)}] {entry.name} (n_sims={entry.n_sims:,})", file=sys.stderr)
+        report = tune(entry.workload, entry.n_sims, storage=store, budget_trials=trials, budget_seconds=seconds,
+                      sampler=sampler or "auto", seed=seed, space=space, measure_options=options, progress=progress)
+        reports.append({"name": entry.name, **report.to_dict()})
+    return reports
+
+
+def _tune_table(reports: list[dict[str, Any]]) -> str:
+    rows = [(r["name"], f"{r['n_sims']:,}", r["trials"], r["sampler"], Config.from_dict(r["best_config"]).label(),
+             fmt_seconds(r["best_time_s"]), fmt_seconds(r.get("default_time_s")),
+             f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-")
+            for r in reports]
+    return table(rows, ("workload", "n_sims", "trials", "sampler", "best config", "best", "default", "speedup"))
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    settings = spec.tune
+    entries = _entries(spec, args.only)
+    with _store(args) as store:
+        reports = _tune_entries(
+            store, spec.suite, entries,
+            budget_trials=args.budget_trials or settings.get("budget_trials"),
+            budget_seconds=args.budget_seconds or settings.get("budget_seconds"),
+            total_seconds=args.total_seconds, sampler=args.sampler or settings.get("sampler"),
+            seed=args.seed if args.seed is not None else settings.get("seed"),
+            progress=not args.no_progress and not args.json, backends=settings.get("backends"),
+            qmc=settings.get("qmc", True))
+    emit(reports, as_json=args.json, text=_tune_table(reports))
+    return 0
+
+
+# -- train / evaluate ---------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..model import evaluate, train, training_set
+
+    with _store(args) as store:
+        started = time.perf_counter()
+        model = train(store, name=args.name, n_estimators=args.n_estimators)
+        out: dict[str, Any] = {"model_id": model.model_id_, "name": args.name, "n_rows": model.n_rows_,
+                               "rows_hash": model.rows_hash_, "seconds": time.perf_counter() - started,
+                               "support": model.support_}
+        text = [f"trained model {args.name!r} (id {model.model_id_}) on {model.n_rows_} measurements in "
+                f"{out['seconds']:.1f} s; configs it can rank: "
+                + ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in model.support_.items())]
+        if args.evaluate:
+            report = evaluate(training_set(store), group_by="workload", n_estimators=args.n_estimators)
+            out["evaluation"] = report.to_dict()
+            text += ["", report.table()]
+    emit(out, as_json=args.json, text="\n".join(text))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..features import workload_features
+    from ..model import evaluate, training_set
+
+    with _store(args) as store:
+        data = training_set(store)
+        if args.holdout:
+            spec = load_spec(args.holdout)
+            keys = [workload_features(e.workload, e.n_sims).key for e in spec.entries]
+            report = evaluate(data, holdout_workloads=keys, n_estimators=args.n_estimators)
+        else:
+            report = evaluate(data, group_by=args.group_by, n_splits=max(args.folds, 2),
+                              n_estimators=args.n_estimators)
+    emit(report.to_dict(), as_json=args.json, text=report.table())
+    return 0
+
+
+# -- predict / run ----------------------------------------------------------------------------------------
+
+
+def _decision_dict(d: Any) -> dict[str, Any]:
+    return {"source": d.source, "config": d.config.to_dict(), "config_label": d.config.label(),
+            "predicted_s": d.predicted_s, "measured_s": d.measured_s, "model_version": d.model_version,
+            "uncertainty": d.uncertainty, "overhead_ms": d.overhead_s * 1e3, "note": d.note}
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..api import predict_config
+
+    spec = load_spec(args.spec)
+    out = []
+    for entry, _ in _entries(spec, args.only):
+        d = predict_config(entry.workload, entry.n_sims, storage=args.storage, policy=args.policy, calls=args.calls)
+        out.append({"name": entry.name, "n_sims": entry.n_sims, **_decision_dict(d)})
+    rows = [(o["name"], f"{o['n_sims']:,}", o["source"], o["config_label"], fmt_seconds(o["predicted_s"]),
+             "-" if o["uncertainty"] is None else f"{o['uncertainty']:.2f}", o["note"] or "") for o in out]
+    emit(out, as_json=args.json,
+         text=table(rows, ("workload", "n_sims", "source", "config", "predicted", "log-sd", "note")))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..api import flush, tuned_simulate
+
+    spec = load_spec(args.spec)
+    out, text = [], []
+    for entry, seed in _entries(spec, args.only):
+        result = tuned_simulate(entry.workload, entry.n_sims, seed=args.seed if args.seed is not None else seed,
+                                storage=args.storage, policy=args.policy, calls=args.calls,
+                                record=not args.no_record)
+        d = result.decision
+        out.append({"name": entry.name, "n_sims": entry.n_sims, "estimates": dict(result.estimates),
+                    "standard_errors": dict(result.standard_errors), "decision": _decision_dict(d),
+                    "timing": {"overhead_s": result.timing.overhead_s, "compute_s": result.timing.compute_s,
+                               "total_s": result.timing.total_s}})
+        text += [f"{entry.name} (n_sims={entry.n_sims:,})", estimates_table(result),
+                 f"decision: {d.source} -> {d.config.label()}; predicted {fmt_seconds(d.predicted_s)}, "
+                 f"measured {fmt_seconds(d.measured_s)} (+{fmt_seconds(result.timing.overhead_s)} one-off); "
+                 f"deciding took {d.overhead_s * 1e3:.2f} ms" + (f"; {d.note}" if d.note else ""), ""]
+    flush(args.storage)
+    emit(out, as_json=args.json, text="\n".join(text))
+    return 0
+
+
+# -- runs / export / import ---------------------------------------------------------------------------------
+
+
+def _status(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return Outcome(value.lower()).value
+    except ValueError:
+        raise UsageError(f"--status must be one of {[o.value for o in Outcome]}, got {value!r}") from None
+
+
+def _since(value: str | None) -> datetime.datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since must be an ISO date or date-time (2026-11-23, 2026-11-23T10:00), got "
+                         f"{value!r}") from None
+    return when.replace(tzinfo=datetime.UTC) if when.tzinfo is None else when
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ..storage import RUN_COLUMNS, measurement_table, write_rows
+
+    with _store(args) as store:
+        rows = measurement_table(store, machine_id=args.machine, workload_id=args.workload, kind=args.kind,
+                                 source=args.source, status=_status(args.status), since=_since(args.since),
+                                 limit=args.limit)
+    fmt = args.format or ("json" if args.json else "table")
+    if fmt == "table":
+        shown = ("id", "created_at", "machine_id", "kind", "n_sims", "config", "source", "status", "median_s")
+        text = table([[_short(r[c]) for c in shown] for r in rows], shown) + f"\n{len(rows)} measurements"
+        if args.output:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+        return 0
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as stream:
+            write_rows(rows, stream, fmt)
+        print(f"wrote {len(rows)} measurements ({len(RUN_COLUMNS)} columns) to {args.output}", file=sys.stderr)
+    else:
+        write_rows(rows, sys.stdout, fmt)
+    return 0
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str) and len(value) > 19 and value[4:5] == "-" and "T" in value:
+        return value[:19]
+    return value
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..storage import export_results
+
+    if args.kind:
+        raise UsageError("--kind is not an export filter; use --workload KEY")
+    with _store(args) as store:
+        document = export_results(store, args.file, machine_id=args.machine, workload_id=args.workload,
+                                  source=args.source, status=_status(args.status))
+    counts = {k: len(document[k]) for k in ("machines", "workloads", "configs", "measurements", "profiles")}
+    emit({"file": args.file, **counts}, as_json=args.json,
+         text=f"exported to {args.file}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ..storage import import_results
+
+    with _store(args) as store:
+        if "://" in args.source:
+            with open_storage(args.source) as other:
+                if other.url == store.url:
+                    raise UsageError("cannot import a database into itself")
+                counts = import_results(store, other)
+        else:
+            if not Path(args.source).is_file():
+                raise UsageError(f"{args.source} is neither an export file nor a database URL (scheme://...)")
+            counts = import_results(store, args.source)
+    emit(counts.to_dict(), as_json=args.json,
+         text=f"imported from {args.source}: " + ", ".join(f"{v} {k}" for k, v in counts.to_dict().items()))
+    return 0
+
+
+# -- instances / report --------------------------------------------------------------------------------------
+
+
+def cmd_instances(args: argparse.Namespace) -> int:
+    from ..report import compare_instances, load_prices
+
+    prices = load_prices(args.prices) if args.prices else None
+    with _store(args) as store:
+        comparison = compare_instances(store, prices)
+    if args.csv and not args.json:
+        sys.stdout.write(comparison.to_csv())
+        return 0
+    emit(comparison.to_dict(), as_json=args.json, text=comparison.table())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import load_prices, write_report
+
+    prices = load_prices(args.prices) if args.prices else None
+    with _store(args) as store:
+        result = write_report(store, args.out, prices=prices)
+    out = {"path": str(result.path), "figures": [str(f) for f in result.figures], "sections": list(result.sections),
+           "skipped": dict(result.skipped)}
+    text = [f"wrote {result.path} ({len(result.figures)} figures)"]
+    text += [f"  skipped {k}: {v}" for k, v in result.skipped.items()]
+    emit(out, as_json=args.json, text="\n".join(text))
+    return 0
+
+
+# -- demo / suites -----------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_suites(args: argparse.Namespace) -> int:
+    out = {name: {"description": s.description, "workloads": [{"name": e.name, "kind": type(e.workload).__name__,
+                                                                "n_sims": e.n_sims} for e in s.entries]}
+           for name, s in SUITES.items()}
+    rows = [(name, len(s.entries), s.description) for name, s in SUITES.items()]
+    emit(out, as_json=args.json, text=table(rows, ("suite", "workloads", "description")))
+    return 0
