@@ -48,6 +48,8 @@ class MethodScore:
         worst: the smallest ``t_best / t_picked``.
         speedup_over_default: geometric mean of ``t_default / t_picked``, over the groups where
             ``Config()`` was measured (NaN if none).
+        speedup_over_static: geometric mean of ``t_static / t_picked``, ``t_static`` being the time of
+            the best static config's pick in the same group.
         coverage: fraction of held-out groups the method made a pick in.
         n_groups: how many groups that is.
     """
@@ -60,6 +62,7 @@ class MethodScore:
     speedup_over_default: float
     coverage: float
     n_groups: int
+    speedup_over_static: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,12 @@ class EvaluationReport:
     def table(self) -> str:
         """A plain-text table, one line per method."""
         head = f"{'method':<18} {'frac_oracle':>11} {'top1':>6} {'top3':>6} {'worst':>6} {'vs_default':>10} " \
-               f"{'coverage':>8}"
+               f"{'vs_static':>9} {'coverage':>8}"
         lines = [f"grouped CV by {self.group_by}: {self.n_folds} folds, {self.n_groups} held-out groups, "
                  f"{self.n_rows} rows", head, "-" * len(head)]
         for m in self.methods:
             lines.append(f"{m.name:<18} {m.fraction_of_oracle:>11.3f} {m.top1:>6.2f} {m.top3:>6.2f} {m.worst:>6.3f} "
-                         f"{m.speedup_over_default:>9.2f}x {m.coverage:>8.2f}")
+                         f"{m.speedup_over_default:>9.2f}x {m.speedup_over_static:>8.2f}x {m.coverage:>8.2f}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,7 +265,7 @@ def _geomean(values: list[float]) -> float:
 
 def _score(name: str, outcomes: Sequence[GroupOutcome], times: Mapping[tuple[str, str, int], Mapping[str, float]],
            default_id: str) -> MethodScore:
-    ratios, top1, top3, speedups = [], [], [], []
+    ratios, top1, top3, speedups, over_static = [], [], [], [], []
     for o in outcomes:
         pick = o.picks[name]
         if pick is None:
@@ -275,9 +278,13 @@ def _score(name: str, outcomes: Sequence[GroupOutcome], times: Mapping[tuple[str
         top3.append(faster < 3)
         if default_id in t:
             speedups.append(t[default_id] / t_pick)
+        static = o.picks.get("best_static")
+        if static is not None:
+            over_static.append(t[static] / t_pick)
     n = len(ratios)
     return MethodScore(
         name=name, fraction_of_oracle=_geomean(ratios), top1=float(np.mean(top1)) if n else math.nan,
         top3=float(np.mean(top3)) if n else math.nan, worst=min(ratios) if n else math.nan,
         speedup_over_default=_geomean(speedups), coverage=n / len(outcomes), n_groups=n,
+        speedup_over_static=_geomean(over_static),
     )

@@ -31,12 +31,14 @@ def test_report_lists_every_method_in_a_table(by_workload) -> None:
     oracle = by_workload.method("oracle")
     assert (oracle.fraction_of_oracle, oracle.top1, oracle.worst) == (1.0, 1.0, 1.0)
     assert by_workload.method("default").speedup_over_default == pytest.approx(1.0)
+    assert by_workload.method("best_static").speedup_over_static == pytest.approx(1.0)
+    assert by_workload.method("oracle").speedup_over_static >= 1.0
     for m in by_workload.methods:
         assert 0.0 < m.coverage <= 1.0
     table = by_workload.table()
     for name in METHODS:
         assert name in table
-    assert "frac_oracle" in table and "coverage" in table
+    assert "frac_oracle" in table and "coverage" in table and "vs_static" in table
     json.dumps(by_workload.to_dict())
     with pytest.raises(KeyError, match="no method"):
         by_workload.method("magic")
