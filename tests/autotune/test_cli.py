@@ -317,3 +317,16 @@ def test_storage_falls_back_to_the_environment_then_results_db(tmp_path: Path) -
     assert env_db.exists()
     autotune("runs", cwd=tmp_path)
     assert (tmp_path / "results.db").exists()
+
+
+def test_profile_suite_tunes_within_its_time_budget(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    done = autotune("profile", "--quick", "--suite", "demo", "--budget-seconds", "4", "--json", db=db)
+    result = json.loads(done.stdout)
+    sessions = result["suite"]["sessions"]
+    assert result["suite"]["name"] == "demo" and 1 <= len(sessions) < 8  # the budget stops it early
+    assert "not tuned" in done.stderr
+    with open_storage(f"sqlite:///{db}") as store:
+        assert store.count_measurements() > 0
+        machine_id = result["profile"]["machine_id"]
+        assert store.profiles(machine_id) and {m.machine_id for m in store.measurements()} == {machine_id}
