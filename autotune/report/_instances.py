@@ -273,7 +273,7 @@ class Labels:
         if row.instance_type:
             return row.instance_type
         provider = row.provider if row.provider and row.provider != "unknown" else "local"
-        cores = "" if row.usable_cores is None else f" ({row.usable_cores} cores)"
+        cores = "" if row.usable_cores is None else f" ({row.usable_cores} core{'' if row.usable_cores == 1 else 's'})"
         return f"{provider}: {row.cpu_model or machine_id}{cores}"
 
     def machines(self, machine_ids: Iterable[str]) -> dict[str, str]:

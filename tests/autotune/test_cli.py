@@ -203,7 +203,7 @@ def test_instances_compares_all_cores_with_one_pinned_core(tuned_db: Path, specs
     for r in rows:
         assert r["s_per_million"] == pytest.approx(r["seconds"] / 4000 * 1e6)
     text = autotune("instances", db=db).stdout
-    assert "1 cores" in text and "2 cores" in text
+    assert "(1 core)" in text and "(2 cores)" in text
     # A price table keyed by machine id (no instance type on this machine).
     ids = sorted(machines)
     prices.write_text(f"instance_type,usd_per_hour\n{ids[0]},1.0\n{ids[1]},0.5\n")
