@@ -171,6 +171,7 @@ class ConfigTimeModel(RegressorMixin, BaseEstimator):
         self.n_rows_ = int(data.shape[0])
         self.rows_hash_ = rows_hash
         self._context_cache: dict[Any, tuple[np.ndarray, int]] = {}
+        self._support_cache: dict[Config, bool] = {}
         _logger.info("fitted ConfigTimeModel on %d rows (%d with compile time), %d features",
                      self.n_rows_, int(known.sum()), self.n_features_in_)
         return self
@@ -300,11 +301,21 @@ class ConfigTimeModel(RegressorMixin, BaseEstimator):
         )
 
     def supports(self, config: Config) -> bool:
-        """Whether every categorical knob of ``config`` takes a value seen in training (see ``support_``)."""
-        support = getattr(self, "support_", None) or {}
-        values = {"backend": config.backend, "executor": config.executor, "precision": config.precision,
-                  "qmc": bool(config.qmc), "shared_memory": bool(config.shared_memory)}
-        return all(knob not in support or value in support[knob] for knob, value in values.items())
+        """Whether every categorical knob of ``config`` takes a value seen in training (see ``support_``).
+
+        Answers are cached per config: :meth:`choose` asks for every candidate on every call.
+        """
+        cache = getattr(self, "_support_cache", None)
+        if cache is None:
+            cache = self._support_cache = {}
+        known = cache.get(config)
+        if known is None:
+            support = getattr(self, "support_", None) or {}
+            values = {"backend": config.backend, "executor": config.executor, "precision": config.precision,
+                      "qmc": bool(config.qmc), "shared_memory": bool(config.shared_memory)}
+            known = cache[config] = all(knob not in support or value in support[knob]
+                                        for knob, value in values.items())
+        return known
 
     def _context(self, machine_vector: Any, workload: Any, n_sims: int) -> tuple[np.ndarray, int, Any]:
         """The machine ⊕ workload part of the rows and the automatic chunk size, cached per (machine, workload)."""
