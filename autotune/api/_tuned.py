@@ -94,6 +94,30 @@ def _decide(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, 
     return "default", Config(), None, None, "; ".join(notes) or None
 
 
+def _prepare(workload: Workload, n_sims: int, policy: str, calls: int | None,
+             storage: str | None) -> tuple[int, int | None, Runtime, WorkloadState]:
+    """Check the public arguments (naming the bad one) and find the runtime and workload state."""
+    workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2)
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
+    if calls is not None:
+        calls = check_int("", "calls", calls, low=1)
+    rt = runtime(storage if storage is not None else os.environ.get("AUTOTUNE_STORAGE"))
+    return n_sims, calls, rt, rt.workload(workload, n_sims)
+
+
+def _decide_safely(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, policy: str,
+                   calls: int | None) -> tuple[str, Config, float | None, float | None, str | None]:
+    """:func:`_decide`, except that ``"default"`` asks nothing and a failure means the default config."""
+    if policy == "default":
+        return "default", Config(), None, None, None
+    try:
+        return _decide(rt, state, workload, n_sims, policy, calls)
+    except Exception as exc:  # deciding must never cost the user the result
+        return "default", Config(), None, None, f"decision failed: {exc}"
+
+
 def _exploration(state: WorkloadState, choice) -> tuple[Config, float] | None:
     """The runner-up to try on this call, within the exploration budget, or None."""
     if state.explored >= EXPLORE_MAX or state.calls % EXPLORE_EVERY != 1:
@@ -140,24 +164,11 @@ def tuned_simulate(
     warning; a config that fails at run time is recorded as failed and the default config runs.
     """
     started = time.perf_counter()
-    workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
-    if calls is not None:
-        calls = check_int("", "calls", calls, low=1)
-    rt = runtime(storage if storage is not None else os.environ.get("AUTOTUNE_STORAGE"))
-    state = rt.workload(workload, n_sims)
+    n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     state.calls += 1
-    if policy == "default":
-        source, config, predicted, uncertainty, note = "default", Config(), None, None, None
-    else:
-        try:
-            source, config, predicted, uncertainty, note = _decide(rt, state, workload, n_sims, policy, calls)
-        except Exception as exc:  # deciding must never cost the user the result
-            source, config, predicted, uncertainty, note = "default", Config(), None, None, f"decision failed: {exc}"
-        if rt.error is not None and source == "default":
-            warnings.warn(f"autotune: {note}; running the default config", RuntimeWarning, stacklevel=2)
+    source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls)
+    if policy != "default" and rt.error is not None and source == "default":
+        warnings.warn(f"autotune: {note}; running the default config", RuntimeWarning, stacklevel=2)
     decided = time.perf_counter()
 
     try:
@@ -215,22 +226,9 @@ def predict_config(
         default config, with the reason in ``note`` (and no warning: nothing is lost).
     """
     started = time.perf_counter()
-    workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
-    if calls is not None:
-        calls = check_int("", "calls", calls, low=1)
-    rt = runtime(storage if storage is not None else os.environ.get("AUTOTUNE_STORAGE"))
-    state = rt.workload(workload, n_sims)
-    if policy == "default":
-        source, config, predicted, uncertainty, note = "default", Config(), None, None, None
-    else:
-        try:
-            source, config, predicted, uncertainty, note = _decide(
-                rt, state, workload, n_sims, "exploit" if policy == "auto" else policy, calls)
-        except Exception as exc:
-            source, config, predicted, uncertainty, note = "default", Config(), None, None, f"decision failed: {exc}"
+    n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
+    source, config, predicted, uncertainty, note = _decide_safely(
+        rt, state, workload, n_sims, "exploit" if policy == "auto" else policy, calls)
     return Decision(source=source, config=config, predicted_s=predicted, measured_s=None,
                     model_version=rt.model_id if source == "model" else None, uncertainty=uncertainty,
                     overhead_s=time.perf_counter() - started, note=note)
