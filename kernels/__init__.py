@@ -9,6 +9,8 @@ with its own statistical error. This package knows nothing of tuning.
 from ._analytic import black_scholes, european_reference, geometric_asian_price, geometric_asian_reference
 from ._config import Config
 from ._distributions import (
+    FREQUENCIES,
+    SEVERITIES,
     Binomial,
     Exponential,
     Frequency,
@@ -27,6 +29,8 @@ from ._workloads import AsianOption, EuropeanOption, PolicyGroup, PolicyTerms, P
 from .backends import BackendUnavailableError
 
 __all__ = [
+    "FREQUENCIES",
+    "SEVERITIES",
     "AsianOption",
     "BackendUnavailableError",
     "Binomial",

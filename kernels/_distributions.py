@@ -18,6 +18,8 @@ from scipy import stats
 from ._validation import check_int, check_real
 
 __all__ = [
+    "FREQUENCIES",
+    "SEVERITIES",
     "Binomial",
     "Exponential",
     "Frequency",
@@ -290,3 +292,10 @@ class Weibull(Severity):
 
     def scipy(self) -> stats.rv_continuous:
         return stats.weibull_min(self.shape, scale=self.scale)
+
+
+FREQUENCIES: dict[str, type[Frequency]] = {c.family: c for c in (Poisson, NegativeBinomial, Binomial)}
+"""Frequency classes by ``family`` name (as specs and feature vectors spell them)."""
+
+SEVERITIES: dict[str, type[Severity]] = {c.family: c for c in (Gamma, Lognormal, Pareto, Exponential, Weibull)}
+"""Severity classes by ``family`` name."""

@@ -47,19 +47,13 @@ from typing import Any
 import yaml
 
 from kernels import (
+    FREQUENCIES,
+    SEVERITIES,
     AsianOption,
-    Binomial,
     EuropeanOption,
-    Exponential,
-    Gamma,
-    Lognormal,
-    NegativeBinomial,
-    Pareto,
-    Poisson,
     PolicyGroup,
     PolicyTerms,
     Portfolio,
-    Weibull,
     Workload,
 )
 
@@ -68,8 +62,6 @@ from ..suites import SUITES, Suite, SuiteEntry
 
 __all__ = ["SpecError", "SpecFile", "load_spec"]
 
-_FREQUENCIES = {c.family: c for c in (Poisson, NegativeBinomial, Binomial)}
-_SEVERITIES = {c.family: c for c in (Gamma, Lognormal, Pareto, Exponential, Weibull)}
 _OPTION_FIELDS = ("S0", "K", "T", "r", "sigma", "q", "payoff")
 _ASIAN_FIELDS = ("n_steps", "control_variate", "antithetic")
 _COMMON = ("name", "kind", "n_sims", "seed")
@@ -261,8 +253,8 @@ def _portfolio(params: Mapping[str, Any], where: str) -> Portfolio:
         terms = g.get("terms", {})
         if not isinstance(terms, Mapping):
             raise SpecError(f"{at}.terms must be a table (deductible, limit, aggregate_deductible, aggregate_limit)")
-        frequency = _distribution(g["frequency"], _FREQUENCIES, f"{at}.frequency")
-        severity = _distribution(g["severity"], _SEVERITIES, f"{at}.severity")
+        frequency = _distribution(g["frequency"], FREQUENCIES, f"{at}.frequency")
+        severity = _distribution(g["severity"], SEVERITIES, f"{at}.severity")
         pterms = _build(PolicyTerms, terms, f"{at}.terms")
         built.append(_build(PolicyGroup, {"n_policies": g["n_policies"], "frequency": frequency,
                                           "severity": severity, "terms": pterms}, at))

@@ -11,19 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernels import (
+    FREQUENCIES,
+    SEVERITIES,
     AsianOption,
-    Binomial,
     EuropeanOption,
-    Exponential,
-    Gamma,
-    Lognormal,
-    NegativeBinomial,
-    Pareto,
-    Poisson,
     PolicyGroup,
     PolicyTerms,
     Portfolio,
-    Weibull,
     workload_kind,
 )
 from kernels._chunks import bytes_per_sim
@@ -33,8 +27,6 @@ __all__ = ["WORKLOAD_FEATURES", "WORKLOAD_KEY_VERSION", "WorkloadFeatures", "wor
 # Bump when the spec or the hashed payload changes meaning, so that old keys stop matching.
 WORKLOAD_KEY_VERSION = 1
 
-_FREQUENCIES = {cls.family: cls for cls in (Poisson, NegativeBinomial, Binomial)}
-_SEVERITIES = {cls.family: cls for cls in (Gamma, Lognormal, Pareto, Exponential, Weibull)}
 _OPTIONS = {"european": EuropeanOption, "asian": AsianOption}
 
 WORKLOAD_FEATURES: tuple[str, ...] = (
@@ -48,8 +40,8 @@ WORKLOAD_FEATURES: tuple[str, ...] = (
     "groups",
     "log10_expected_claims",
     "pooled_fraction",
-    *(f"freq_{name}" for name in _FREQUENCIES),
-    *(f"sev_{name}" for name in _SEVERITIES),
+    *(f"freq_{name}" for name in FREQUENCIES),
+    *(f"sev_{name}" for name in SEVERITIES),
     "has_aggregate_terms",
     "antithetic",
     "control_variate",
@@ -138,8 +130,8 @@ def workload_from_spec(spec: dict[str, Any]) -> EuropeanOption | AsianOption | P
             raise ValueError(f"workload spec: bad {where}.terms: {exc}") from None
         groups.append(PolicyGroup(
             n_policies=_field(g, "n_policies", where),
-            frequency=_distribution(_field(g, "frequency", where), _FREQUENCIES, f"{where}.frequency"),
-            severity=_distribution(_field(g, "severity", where), _SEVERITIES, f"{where}.severity"),
+            frequency=_distribution(_field(g, "frequency", where), FREQUENCIES, f"{where}.frequency"),
+            severity=_distribution(_field(g, "severity", where), SEVERITIES, f"{where}.severity"),
             terms=pterms,
         ))
     return Portfolio(groups=groups, levels=_field(spec, "levels", "spec"))
