@@ -56,7 +56,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             reports = _tune_entries(store, suite, [(e, None) for e in suite.entries], budget_trials=None,
                                     budget_seconds=None, total_seconds=args.budget_seconds, sampler=None, seed=None,
                                     progress=not args.json and sys.stderr.isatty())
-            out["suite"] = {"name": suite.name, "sessions": [r for r in reports]}
+            out["suite"] = {"name": suite.name, "sessions": reports}
             text += ["", f"suite {suite.name}: {len(reports)} of {len(suite.entries)} workloads tuned "
                          f"within {args.budget_seconds:.0f} s", _tune_table(reports)]
     emit(out, as_json=args.json, text="\n".join(text))
