@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..features import MachineFingerprint, machine_fingerprint
+from ..features import machine_fingerprint
 from ..storage import Storage, open_storage
+from ..tuner import register_machine
 
 __all__ = ["FIGURES", "ProfileResult", "profile_machine", "run_micro_benchmarks"]
 
@@ -345,13 +346,6 @@ class ProfileResult:
         return {"machine_id": self.machine_id, "results": self.results, "seconds": self.seconds}
 
 
-def _register_machine(store: Storage, machine: MachineFingerprint) -> None:
-    # The same row that autotune.tuner.register_context writes; that function also needs a workload.
-    store.upsert_machine(machine.machine_id, machine.to_dict(), cpu_model=machine.cpu_model,
-                         usable_cores=machine.usable_cores, provider=machine.cloud.provider,
-                         instance_type=machine.cloud.instance_type)
-
-
 def profile_machine(
     store: Storage | str | None = None, *, quick: bool = False, max_workers: int | None = None
 ) -> ProfileResult:
@@ -378,7 +372,7 @@ def profile_machine(
     try:
         machine = machine_fingerprint()
         results = run_micro_benchmarks(quick=quick, max_workers=max_workers)
-        _register_machine(db, machine)
+        register_machine(db, machine)
         profile_id = db.add_profile(machine.machine_id, results)
     finally:
         if own:

@@ -1,6 +1,6 @@
 """Offline tuning sessions: strategy choice, budgets, resume, final re-measurement."""
 
-from ._record import RecordContext, library_versions, record_measurement, register_context
+from ._record import RecordContext, library_versions, record_measurement, register_context, register_machine
 from ._report import TuningReport
 from ._tune import BRUTE_FORCE_THRESHOLD, DEFAULT_TRIALS, SAMPLERS, pick_best, tune
 
@@ -14,5 +14,6 @@ __all__ = [
     "pick_best",
     "record_measurement",
     "register_context",
+    "register_machine",
     "tune",
 ]

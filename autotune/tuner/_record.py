@@ -11,7 +11,7 @@ from ..features import MachineFingerprint, WorkloadFeatures
 from ..measure import Measurement
 from ..storage import MeasurementRecord, Storage, config_id
 
-__all__ = ["RecordContext", "library_versions", "record_measurement", "register_context"]
+__all__ = ["RecordContext", "library_versions", "record_measurement", "register_context", "register_machine"]
 
 
 def library_versions(machine: MachineFingerprint) -> dict[str, str | None]:
@@ -55,11 +55,16 @@ class RecordContext:
         return cid
 
 
-def register_context(store: Storage, machine: MachineFingerprint, features: WorkloadFeatures) -> RecordContext:
-    """Store (or refresh) the machine and workload rows and return the context for recording."""
+def register_machine(store: Storage, machine: MachineFingerprint) -> None:
+    """Store (or refresh) the machine's row: its fingerprint and the columns reports filter on."""
     store.upsert_machine(machine.machine_id, machine.to_dict(), cpu_model=machine.cpu_model,
                          usable_cores=machine.usable_cores, provider=machine.cloud.provider,
                          instance_type=machine.cloud.instance_type)
+
+
+def register_context(store: Storage, machine: MachineFingerprint, features: WorkloadFeatures) -> RecordContext:
+    """Store (or refresh) the machine and workload rows and return the context for recording."""
+    register_machine(store, machine)
     store.upsert_workload(features.key, features.kind, features.spec, features.vector())
     return RecordContext(machine.machine_id, features.key, library_versions(machine))
 
