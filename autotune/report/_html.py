@@ -302,7 +302,7 @@ def _best_label(data: _Data, trials: list[MeasurementRow], best: float) -> str:
 
 def _instances(data: _Data, prices: Mapping[str, float] | None) -> _Section:
     try:
-        comparison = compare_instances(data.store, prices)
+        comparison = compare_instances(data.store, prices, measurements=data.measurements)
     except ValueError as exc:
         raise _NoDataError(str(exc)) from None
     money = comparison.priced

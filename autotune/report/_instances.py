@@ -159,7 +159,8 @@ def _money(value: float | None, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.4g}"
 
 
-def compare_instances(store: Storage, prices: Mapping[str, float] | None = None) -> InstanceComparison:
+def compare_instances(store: Storage, prices: Mapping[str, float] | None = None, *,
+                      measurements: Iterable[MeasurementRow] | None = None) -> InstanceComparison:
     """Compare the machines in ``store`` on the workloads they were all measured on.
 
     For each (workload, n_sims) measured COMPLETE on at least two machines, each machine's fastest
@@ -167,6 +168,8 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None)
     (``{instance_type: usd_per_hour}``, e.g. from :func:`load_prices`), by cost per million
     simulations. A machine's price is looked up by its instance type, or by its machine id when the
     instance type is unknown; a machine with no price gets ``None`` costs (and a warning).
+    ``measurements``: the store's COMPLETE measurements when the caller has already read them
+    (the report does), so that they are not read again.
 
     Raises:
         ValueError: ``store`` is not a Storage, ``prices`` is not a mapping of non-negative prices, or
@@ -176,8 +179,10 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None)
         raise ValueError(f"store must be an autotune Storage (open_storage(url)), got {type(store).__name__}")
     prices = check_prices(prices)
     best: dict[tuple[str, int], dict[str, MeasurementRow]] = {}
-    for m in store.measurements(status=Outcome.COMPLETE):
-        if m.median_s is None or not math.isfinite(m.median_s) or m.median_s <= 0:
+    if measurements is None:
+        measurements = store.measurements(status=Outcome.COMPLETE)
+    for m in measurements:
+        if m.status is not Outcome.COMPLETE or m.median_s is None or not math.isfinite(m.median_s) or m.median_s <= 0:
             continue
         group = best.setdefault((m.workload_id, m.n_sims), {})
         current = group.get(m.machine_id)
