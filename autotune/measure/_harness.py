@@ -9,6 +9,7 @@ import statistics
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,7 +22,7 @@ from kernels.backends import adopt_registry, registry
 
 from .._outcome import Outcome
 
-__all__ = ["MeasureOptions", "Measurement", "accuracy_z", "headline", "measure", "reference_result"]
+__all__ = ["MeasureOptions", "Measurement", "accuracy_z", "compare_configs", "headline", "measure", "reference_result"]
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +301,63 @@ def measure(
         return replace(m, accuracy_z=z)
     why = f"estimates differ from the reference by {z:.1f} standard errors (limit {options.accuracy_k:g})"
     return replace(m, outcome=Outcome.REJECTED, accuracy_z=z, error=why)
+
+
+def compare_configs(
+    workload: Workload,
+    n_sims: int,
+    configs: Sequence[Config],
+    *,
+    rounds: int = 5,
+    min_sample_s: float = 0.0,
+    seed: int = 2024,
+) -> dict[Config, list[float]]:
+    """Time several configs side by side: round-robin, so that drift in machine load hits all alike.
+
+    Every config is first run once untimed (compile, pools) and once timed; a config whose run is
+    shorter than ``min_sample_s`` is then repeated back to back within each sample, and the sample
+    is the mean time per run. Each of the ``rounds`` rounds takes one sample of every config, in a
+    fresh random order per round (seeded), so neither position nor drift favours a config.
+
+    Args:
+        workload, n_sims: what to run.
+        configs: the configs to compare (duplicates are timed once).
+        rounds: samples per config (>= 1).
+        min_sample_s: shortest sample (>= 0); raises the resolution of sub-millisecond runs.
+        seed: seed of every run (the same draws for every config) and of the round order.
+
+    Returns:
+        ``{config: [seconds per run, one per round]}``, in the order given. A config that raises
+        gets an empty list (and a logged warning); the others are still compared.
+
+    Raises:
+        ValueError: bad ``rounds``, ``min_sample_s`` or ``configs``, naming the argument.
+    """
+    check_int("", "rounds", rounds, low=1)
+    check_real("", "min_sample_s", min_sample_s, low=0)
+    configs = list(dict.fromkeys(configs))
+    bad = [c for c in configs if not isinstance(c, Config)]
+    if not configs or bad:
+        raise ValueError(f"configs must be a non-empty sequence of kernels.Config, got {bad or configs!r}")
+    samples: dict[Config, list[float]] = {c: [] for c in configs}
+    inner: dict[Config, int] = {}
+    for c in configs:
+        try:
+            simulate(workload, n_sims, c, seed=seed)
+            t0 = time.perf_counter()
+            simulate(workload, n_sims, c, seed=seed)
+            once = time.perf_counter() - t0
+        except Exception as exc:  # one failing config must not end the comparison
+            log.warning("compare_configs: %s failed: %s: %s", c.label(), type(exc).__name__, exc)
+            continue
+        inner[c] = max(1, math.ceil(min_sample_s / once)) if once > 0 else 1
+    order = list(inner)
+    rng = np.random.default_rng(seed)
+    for _ in range(rounds):
+        for i in rng.permutation(len(order)):
+            c = order[i]
+            t0 = time.perf_counter()
+            for _ in range(inner[c]):
+                simulate(workload, n_sims, c, seed=seed)
+            samples[c].append((time.perf_counter() - t0) / inner[c])
+    return samples

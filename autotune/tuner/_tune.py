@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import optuna
 from scipy import stats
 
-from kernels import Config, Workload, simulate, workload_kind
+from kernels import Config, Workload, workload_kind
 from kernels._validation import check_int, check_real
 
 from .._outcome import Outcome
 from ..features import machine_fingerprint, workload_features
-from ..measure import Measurement, MeasureOptions, measure, reference_result
+from ..measure import Measurement, MeasureOptions, compare_configs, measure, reference_result
 from ..space import SearchSpace, complexity, search_space
 from ..storage import Storage, open_storage
 from ._record import record_measurement, register_context
@@ -100,21 +100,6 @@ def _progress(total: int | None, enabled: bool | None):
     if enabled is None:
         enabled = sys.stderr.isatty()
     return tqdm(total=total, unit="trial", disable=not enabled, dynamic_ncols=True)
-
-
-def _final_remeasure(
-    workload: Workload, n_sims: int, candidates: list[Config], options: MeasureOptions
-) -> dict[Config, list[float]]:
-    """Time the candidates round-robin, so that drift in machine load hits all of them alike."""
-    samples: dict[Config, list[float]] = {c: [] for c in candidates}
-    for c in candidates:  # warm every candidate first (compile, pools)
-        simulate(workload, n_sims, c, seed=options.seed)
-    for _ in range(FINAL_ROUNDS):
-        for c in candidates:
-            t0 = time.perf_counter()
-            simulate(workload, n_sims, c, seed=options.seed)
-            samples[c].append(time.perf_counter() - t0)
-    return samples
 
 
 def pick_best(samples: dict[Config, list[float]], alpha: float = 0.05) -> Config:
@@ -318,7 +303,12 @@ class _Session:
         top = [c for c, _ in complete[:finalists]]
         default_ok = self.seen.medians.get(self.context.config_id(default), (None, None))[1] is not None
         candidates = top + ([default] if default_ok and default not in top else [])
-        samples = _final_remeasure(self.workload, self.n_sims, candidates, self.options)
+        # Side by side, so that drift in machine load hits all candidates alike.
+        samples = compare_configs(self.workload, self.n_sims, candidates, rounds=FINAL_ROUNDS, seed=self.options.seed)
+        samples = {c: s for c, s in samples.items() if s}
+        if not samples:
+            self.store.finish_session(self.session_id, status="failed", report={"outcomes": dict(self.outcomes)})
+            raise RuntimeError(f"every finalist of study {self.study_name!r} failed when re-measured")
         best = pick_best(samples)
         median = {c: float(statistics.median(s)) for c, s in samples.items()}
         for c, s in samples.items():

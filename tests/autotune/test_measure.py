@@ -8,7 +8,7 @@ import time
 import pytest
 
 from autotune import Outcome
-from autotune.measure import MeasureOptions, measure, reference_result
+from autotune.measure import MeasureOptions, compare_configs, measure, reference_result
 from kernels import Config, EuropeanOption, Gamma, Poisson, PolicyGroup, Portfolio, black_scholes
 
 from ..conftest import assert_close
@@ -82,3 +82,44 @@ def test_isolated_measurement_returns_the_same_kind_of_result(reference) -> None
 def test_bad_options_name_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         MeasureOptions(**kwargs)
+
+
+def test_compare_configs_times_every_config_once_per_round() -> None:
+    configs = [Config(), Config(precision="float32"), Config()]  # the duplicate is timed once
+    samples = compare_configs(EURO, 20_000, configs, rounds=4)
+    assert list(samples) == [Config(), Config(precision="float32")]
+    assert all(len(s) == 4 and min(s) > 0 for s in samples.values())
+
+
+def test_compare_configs_batches_runs_shorter_than_min_sample(monkeypatch) -> None:
+    import importlib
+
+    # by module path: the package `autotune` re-exports the function `measure` under the same name
+    harness = importlib.import_module("autotune.measure._harness")
+
+    calls: list[Config] = []
+
+    def slow_simulate(workload, n_sims, config, seed=None):
+        calls.append(config)
+        time.sleep(0.002)
+
+    monkeypatch.setattr(harness, "simulate", slow_simulate)
+    samples = compare_configs(EURO, 1_000, [Config(), Config(precision="float32")], rounds=3, min_sample_s=0.02)
+    # 2 warm-up/probe runs per config, then each sample batches several 2 ms runs to reach 20 ms
+    assert len(calls) > 2 * 2 + 3 * 2 * 3
+    # a sample is the time per run, not per batch
+    assert all(0.002 <= t < 0.02 for s in samples.values() for t in s)
+
+
+def test_compare_configs_goes_on_past_a_failing_config(caplog) -> None:
+    samples = compare_configs(EURO, 10_000, [Config(backend="failing"), Config()], rounds=2)
+    assert samples[Config(backend="failing")] == [] and len(samples[Config()]) == 2
+    assert "always fails" in caplog.text
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"rounds": 0}, "rounds"), ({"min_sample_s": -1.0}, "min_sample_s"),
+                                               ({"configs": []}, "configs"), ({"configs": ["numpy"]}, "configs")])
+def test_compare_configs_bad_arguments_name_the_field(kwargs: dict, field: str) -> None:
+    args = {"configs": [Config()], **kwargs}
+    with pytest.raises(ValueError, match=field):
+        compare_configs(EURO, 1_000, **args)
