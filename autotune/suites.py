@@ -146,6 +146,16 @@ _HELD_OUT = (
                                        PolicyTerms(200.0, 30_000.0, 0.0, 60_000.0)),
                            PolicyGroup(200, Binomial(2, 0.1), Weibull(1.5, 4_000.0), PolicyTerms(1_000.0, 20_000.0)),
                            PolicyGroup(8, NegativeBinomial(3.0, 0.4), Pareto(3.0, 5_000.0))), 30_000),
+    _e("euro-call-30k", _euro(95.0, T=0.75), 30_000),
+    _e("asian-12-anti-300k", _asian(100.0, 12, antithetic=True), 300_000),
+    _e("asian-180-8k", _asian(95.0, 180, sigma=0.2), 8_000),
+    _e("pf-400-pareto-60k", _pf(PolicyGroup(400, Poisson(0.3), Pareto(2.8, 3_000.0), PolicyTerms(250.0, 75_000.0))),
+       60_000),
+    _e("pf-2grp-15k", _pf(PolicyGroup(5, Poisson(2.5), Gamma(1.2, 900.0), PolicyTerms(100.0, 8_000.0)),
+                          PolicyGroup(1_500, Binomial(1, 0.05), Lognormal(7.8, 1.4), PolicyTerms(500.0, 60_000.0))),
+       15_000),
+    _e("pf-exp-agg-400k", _pf(PolicyGroup(3, Poisson(1.2), Exponential(1_500.0),
+                                          PolicyTerms(0.0, 10_000.0, 0.0, 25_000.0))), 400_000),
 )
 
 _DEMO = (
@@ -173,7 +183,7 @@ SUITES: dict[str, Suite] = {
     for s in (
         Suite("standard", "30 workloads of the three kinds, n_sims 2e3..2e6 (the model-quality training suite)",
               _STANDARD),
-        Suite("held-out", "5 workloads of other sizes and shapes than `standard` (model-quality evaluation)",
+        Suite("held-out", "11 workloads of other sizes and shapes than `standard` (model-quality evaluation)",
               _HELD_OUT),
         Suite("demo", "8 small workloads the demo tunes in about 1.5 minutes on 2 cores", _DEMO,
               backends=("numpy", "numba"), chunk_sizes=(65_536,),
