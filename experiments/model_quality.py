@@ -231,8 +231,6 @@ def _validated_section(out: Path, machines: list[str]) -> tuple[list[str], dict 
 
 
 def _in(values, allowed):
-    import numpy as np
-
     return np.isin(values, list(allowed))
 
 
