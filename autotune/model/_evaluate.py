@@ -67,7 +67,8 @@ class MethodScore:
 
 @dataclass(frozen=True)
 class GroupOutcome:
-    """One held-out group: its fastest measured config and each method's pick (``None``: no pick)."""
+    """One held-out group: its fastest measured config, each method's pick (``None``: no pick) and
+    ``times``, the median measured time of each of its configs (by config id)."""
 
     machine_id: str
     workload_id: str
@@ -77,6 +78,7 @@ class GroupOutcome:
     best_config_id: str
     best_s: float
     picks: Mapping[str, str | None] = field(hash=False)
+    times: Mapping[str, float] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,7 @@ def evaluate(data: Storage | TrainingSet, *, group_by: str = "workload", n_split
     if not outcomes:
         raise TrainingDataError("no held-out (machine, workload) group has at least 2 measured configs: "
                                 "measure more configs per workload to evaluate the choice")
-    group_times = _group_times(data)
-    methods = tuple(_score(name, outcomes, group_times, default_id) for name in METHODS)
+    methods = tuple(_score(name, outcomes, default_id) for name in METHODS)
     _logger.info("evaluated %d held-out groups in %d folds", len(outcomes), n_folds)
     return EvaluationReport(group_by=group_by, n_folds=n_folds, n_rows=len(data), n_groups=len(outcomes),
                             methods=methods, groups=tuple(outcomes), params=dict(params))
@@ -216,10 +217,6 @@ def _groups(data: TrainingSet, rows: np.ndarray, values: np.ndarray | None = Non
             for (m, w, n), (first, ts) in found.items()]
 
 
-def _group_times(data: TrainingSet) -> dict[tuple[str, str, int], dict[str, float]]:
-    return {(g.machine_id, g.workload_id, g.n_sims): g.times for g in _groups(data, np.arange(len(data)))}
-
-
 def _first_measured(order: Sequence[str], times: Mapping[str, float]) -> str | None:
     return next((c for c in order if c in times), None)
 
@@ -255,7 +252,7 @@ def _evaluate_fold(data: TrainingSet, train_rows: np.ndarray, test_rows: np.ndar
         }
         outcomes.append(GroupOutcome(machine_id=g.machine_id, workload_id=g.workload_id, n_sims=g.n_sims, fold=fold,
                                      n_configs=len(g.times), best_config_id=g.best, best_s=g.times[g.best],
-                                     picks=picks))
+                                     picks=picks, times=g.times))
     return outcomes
 
 
@@ -263,14 +260,13 @@ def _geomean(values: list[float]) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else math.nan
 
 
-def _score(name: str, outcomes: Sequence[GroupOutcome], times: Mapping[tuple[str, str, int], Mapping[str, float]],
-           default_id: str) -> MethodScore:
+def _score(name: str, outcomes: Sequence[GroupOutcome], default_id: str) -> MethodScore:
     ratios, top1, top3, speedups, over_static = [], [], [], [], []
     for o in outcomes:
         pick = o.picks[name]
         if pick is None:
             continue
-        t = times[(o.machine_id, o.workload_id, o.n_sims)]
+        t = o.times
         t_pick = t[pick]
         ratios.append(o.best_s / t_pick)
         faster = sum(1 for v in t.values() if v < t_pick)
