@@ -41,7 +41,7 @@ import numpy as np
 
 from autotune import machine_fingerprint, open_storage, tune, workload_features
 from autotune.measure import MeasureOptions, compare_configs
-from autotune.model import METHODS, TrainingSet, evaluate, training_set
+from autotune.model import METHODS, evaluate, training_set
 from autotune.space import search_space
 from autotune.suites import get_suite
 from kernels import Portfolio
@@ -53,7 +53,6 @@ DEFAULT_STORAGE = "sqlite:///model_quality.db"
 
 TRAINING = [(e.workload, e.n_sims) for e in get_suite("standard").entries]
 HELD_OUT = [(e.workload, e.n_sims) for e in get_suite("held-out").entries]
-HELD_OUT_NAMES = [e.name for e in get_suite("held-out").entries]
 
 #: Workloads measured with the JAX backend on portfolios too (the first suite, collected first).
 #: JAX on a CPU is 20-60x slower than numpy on portfolios (its samplers of counts and claims do not
@@ -125,16 +124,6 @@ VALIDATE_ROUNDS = 15
 VALIDATE_MIN_SAMPLE_S = 0.02
 
 
-def _stored_times(data: TrainingSet, machine_id: str, workload_id: str, n_sims: int) -> dict[str, float]:
-    """Median stored time of each config measured for one (machine, workload, n_sims) group."""
-    found: dict[str, list[float]] = {}
-    rows = np.flatnonzero((data.machine_ids == machine_id) & (data.workload_ids == workload_id)
-                          & (data.n_sims == n_sims))
-    for i in rows.tolist():
-        found.setdefault(str(data.config_ids[i]), []).append(float(np.exp(data.y_log_time[i])))
-    return {c: float(np.median(t)) for c, t in found.items()}
-
-
 def validate(storage: str, out: Path, rounds: int = VALIDATE_ROUNDS) -> dict:
     """Re-measure, side by side on this machine, each method's pick for every held-out workload.
 
@@ -150,7 +139,7 @@ def validate(storage: str, out: Path, rounds: int = VALIDATE_ROUNDS) -> dict:
     data = training_set(store)
     machine = machine_fingerprint()
     machine_id = machine.machine_id
-    by_key = {workload_features(w, n).key: (name, w, n) for name, (w, n) in zip(HELD_OUT_NAMES, HELD_OUT, strict=True)}
+    by_key = {workload_features(e.workload, e.n_sims).key: e for e in get_suite("held-out").entries}
     holdout = evaluate(data, holdout_workloads=sorted(by_key))
     configs = {str(c): cfg for c, cfg in zip(data.config_ids, data.configs, strict=True)}
     groups = [o for o in holdout.groups if o.machine_id == machine_id]
@@ -158,9 +147,8 @@ def validate(storage: str, out: Path, rounds: int = VALIDATE_ROUNDS) -> dict:
         raise SystemExit(f"no held-out group measured on this machine ({machine_id}): run collect here first")
     results = []
     for k, o in enumerate(groups):
-        name, workload, n_sims = by_key[o.workload_id]
-        stored = _stored_times(data, machine_id, o.workload_id, o.n_sims)
-        top = sorted(stored, key=stored.get)[:VALIDATE_TOP]
+        name, workload, n_sims = by_key[o.workload_id].name, by_key[o.workload_id].workload, o.n_sims
+        top = sorted(o.times, key=o.times.get)[:VALIDATE_TOP]
         # "oracle" here is the stored oracle: what exhaustive tuning (brute force, stored times) picked.
         picks = {m: p for m, p in o.picks.items() if p is not None}
         ids = list(dict.fromkeys([*top, *picks.values()]))
@@ -178,8 +166,7 @@ def validate(storage: str, out: Path, rounds: int = VALIDATE_ROUNDS) -> dict:
         print(f"[{k + 1}/{len(groups)}] {name}: fastest {configs[best].label()} "
               f"({median[best] * 1e3:.2f} ms); model {ratios.get('model', float('nan')):.3f} of it "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-    methods = list(METHODS)
-    summary = {m: _summary([r for r in results if m in r["ratios"]], m) for m in methods}
+    summary = {m: _summary([r for r in results if m in r["ratios"]], m) for m in METHODS}
     doc = {"machine_id": machine_id, "usable_cores": machine.usable_cores,
            "rounds": rounds, "top": VALIDATE_TOP, "n_rows": len(data), "summary": summary, "groups": results}
     out.mkdir(parents=True, exist_ok=True)
