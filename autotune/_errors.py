@@ -9,6 +9,7 @@ __all__ = [
     "NotFittedError",
     "SchemaVersionError",
     "StorageError",
+    "TuningError",
 ]
 
 
@@ -34,3 +35,7 @@ class NotFittedError(AutotuneError, ValueError):
 
 class ModelSchemaError(AutotuneError):
     """A stored model was trained on a different feature schema."""
+
+
+class TuningError(AutotuneError):
+    """A tuning session ended without a usable result (no config completed)."""

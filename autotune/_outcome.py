@@ -1,10 +1,10 @@
-"""Outcomes of one measurement: an enum, never sentinel strings."""
+"""Outcomes and sources of measurements: enums, never sentinel strings."""
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["Outcome"]
+__all__ = ["Outcome", "Source"]
 
 
 class Outcome(enum.StrEnum):
@@ -21,3 +21,18 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     REJECTED = "rejected"
+
+
+class Source(enum.StrEnum):
+    """Who took a measurement.
+
+    TUNE: an offline tuning session (or its final side-by-side re-measurement).
+    ONLINE: a ``tuned_simulate`` call, recorded as it ran.
+    PROFILE: machine profiling.
+    BENCHMARK: a benchmark script.
+    """
+
+    TUNE = "tune"
+    ONLINE = "online"
+    PROFILE = "profile"
+    BENCHMARK = "benchmark"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import queue
 import threading
 import time
@@ -18,12 +19,11 @@ from typing import Any
 
 from kernels import Config, Workload
 
-from .._outcome import Outcome
+from .._outcome import Outcome, Source
 from ..features import MachineFingerprint, WorkloadFeatures, machine_fingerprint, workload_features
 from ..measure import Measurement
 from ..space import search_space
-from ..storage import Storage, open_storage
-from ..tuner import RecordContext, record_measurement, register_context
+from ..storage import ResultsLog, Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ RETRAIN_MIN_NEW_ROWS = 200
 RETRAIN_FRACTION = 0.2
 #: The recorder looks at the row count once every this many written measurements.
 RETRAIN_CHECK_EVERY = 50
+#: The recorder writes at most this many queued measurements in one transaction.
+RECORD_BATCH = 2000
+#: At exit, the recorder waits this long at most for queued measurements to be written (then warns).
+EXIT_FLUSH_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -49,13 +53,13 @@ class CacheEntry:
 @dataclass
 class WorkloadState:
     features: WorkloadFeatures
-    context: RecordContext | None = None
     cache: CacheEntry | None = None
     cache_loaded: bool = False
     candidates: list[Config] | None = None
     calls: int = 0
     explored: int = 0
     drifted: int = 0
+    ran: set[Config] = field(default_factory=set)  # configs this process has run on this workload
 
 
 @dataclass
@@ -71,6 +75,8 @@ class Runtime:
     model_id: int | None = None
     model_n_rows: int = 0
     model_checked_at: float = -1e9
+    failed_model_id: int | None = None
+    results: ResultsLog | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     recorder: Recorder | None = None
     retraining: bool = False
@@ -126,20 +132,24 @@ class Runtime:
         self.model_checked_at = now
         from ..model import load_model  # sklearn is imported only when a model is used
 
+        row = None
         try:
             row = self.store.latest_model("default")
-            if row is not None and row.id != self.model_id:
+            if row is not None and row.id not in (self.model_id, self.failed_model_id):
                 self.model = load_model(self.store, "default")
                 self.model_id, self.model_n_rows = row.id, row.n_rows
         except Exception as exc:  # a missing, corrupt or mismatched model means no model
             log.warning("autotune: cannot use the stored model (%s); using the default config", exc)
             self.model, self.model_id = None, None
+            if row is not None:  # not retried by this process: a bad row stays bad
+                self.failed_model_id = row.id
         return self.model
 
-    def context(self, state: WorkloadState) -> RecordContext | None:
-        if state.context is None and self.open() is not None:
-            state.context = register_context(self.store, self.fingerprint(), state.features)
-        return state.context
+    def results_log(self) -> ResultsLog | None:
+        """The writer of this process's online measurements (None when the store cannot be used)."""
+        if self.results is None and self.open() is not None:
+            self.results = ResultsLog(self.store, self.fingerprint())
+        return self.results
 
     def record(self, state: WorkloadState, m: Measurement, *, stale_session: int | None = None,
                stale_reason: str = "") -> None:
@@ -152,56 +162,81 @@ class Runtime:
 
 
 class Recorder:
-    """A daemon thread that writes measurements and stale marks, and triggers background retraining."""
+    """A daemon thread that writes measurements in batches, marks stale sessions and triggers retraining.
+
+    Nothing queued is lost at exit: :meth:`flush_at_exit` runs from ``atexit`` and from
+    ``multiprocessing``'s exit hooks (a pool or ``Process`` child does not run ``atexit``) and waits
+    for every queued row, up to ``EXIT_FLUSH_TIMEOUT_S``; should that ever pass, it warns with the
+    number of rows that were not written.
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.queue: queue.Queue = queue.Queue()
         self.warned = False
         self.written = 0
+        self.dropped = 0
         self.thread = threading.Thread(target=self._loop, name="autotune-recorder", daemon=True)
         self.thread.start()
-        atexit.register(self.flush)
+        atexit.register(self.flush_at_exit)
+        multiprocessing.util.Finalize(self, self.flush_at_exit, exitpriority=100)
 
     def put(self, item: tuple) -> None:
         self.queue.put(item)
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every queued measurement is written (or ``timeout`` passes)."""
-        deadline = time.monotonic() + timeout
-        while self.queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.005)
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait until every queued measurement is written (or ``timeout`` passes); return how many are left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.queue.unfinished_tasks and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.002)
+        return self.queue.unfinished_tasks
+
+    def flush_at_exit(self) -> None:
+        left = self.flush(EXIT_FLUSH_TIMEOUT_S)
+        if left:
+            log.warning("autotune: %d measurements were not recorded: the results database did not take them "
+                        "within %.0f s of exit", left, EXIT_FLUSH_TIMEOUT_S)
 
     def _loop(self) -> None:
         while True:
-            state, m, stale_session, reason = self.queue.get()
+            batch = [self.queue.get()]
+            while len(batch) < RECORD_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self._write(state, m, stale_session, reason)
+                self._write(batch)
             except Exception as exc:  # a read-only or broken database must not break the user's calls
+                self.dropped += len(batch)
                 if not self.warned:
-                    log.warning("autotune: could not record a measurement (%s); results are unaffected", exc)
+                    log.warning("autotune: could not record %d measurements (%s); results are unaffected",
+                                len(batch), exc)
                     self.warned = True
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()
 
-    def _write(self, state: WorkloadState, m: Measurement, stale_session: int | None, reason: str) -> None:
+    def _write(self, batch: list[tuple]) -> None:
         rt = self.runtime
-        store = rt.open()
-        context = rt.context(state)
-        if store is None or context is None:
+        results = rt.results_log()
+        if results is None:
+            self.dropped += len(batch)
             return
-        record_measurement(store, context, m, session_id=None, source="online")
-        if stale_session is not None:
-            store.mark_session_stale(stale_session, reason=reason)
-        self.written += 1
-        if m.outcome is Outcome.COMPLETE and self.written % RETRAIN_CHECK_EVERY == 0:
-            self._maybe_retrain(store)
+        results.write_batch([(state.features, m) for state, m, _, _ in batch], source=Source.ONLINE)
+        for _, _, stale_session, reason in batch:
+            if stale_session is not None:
+                rt.store.mark_session_stale(stale_session, reason=reason)
+        before, self.written = self.written, self.written + len(batch)
+        if self.written // RETRAIN_CHECK_EVERY > before // RETRAIN_CHECK_EVERY \
+                and any(m.outcome is Outcome.COMPLETE for _, m, _, _ in batch):
+            self._maybe_retrain(rt.store)
 
     def _maybe_retrain(self, store: Storage) -> None:
         rt = self.runtime
         if rt.retraining or rt.model_id is None:
             return
-        n_rows = store.count_measurements(status=Outcome.COMPLETE)
+        n_rows = store.count_measurements(outcome=Outcome.COMPLETE)
         new = n_rows - rt.model_n_rows
         if new < RETRAIN_MIN_NEW_ROWS or new < RETRAIN_FRACTION * rt.model_n_rows:
             return
@@ -235,11 +270,17 @@ def runtime(url: str | None) -> Runtime:
     return rt
 
 
-def flush(url: str | None = None) -> None:
-    """Wait for queued measurements to be written (all runtimes, or one storage URL's)."""
+def flush(url: str | None = None, timeout: float | None = None) -> int:
+    """Wait for queued measurements to be written (all runtimes, or one storage URL's).
+
+    Returns:
+        How many were still queued when ``timeout`` passed (0: all written).
+    """
+    left = 0
     for key, rt in list(_RUNTIMES.items()):
         if (url is None or key == url) and rt.recorder is not None:
-            rt.recorder.flush()
+            left += rt.recorder.flush(timeout)
+    return left
 
 
 def reset() -> None:

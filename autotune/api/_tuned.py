@@ -45,7 +45,7 @@ class Decision:
             candidate, measured to learn) or ``"default"`` (``Config()``).
         config: the config the result was computed with.
         predicted_s: the expected steady-state time (tuned median or model prediction), if any.
-        measured_s: this call's steady-state kernel time (``timing.compute_s``).
+        measured_s: this call's wall time in ``kernels.simulate`` (a first call's includes its one-off costs).
         model_version: the id of the stored model used, if any.
         uncertainty: the model's spread (std of log time across trees), if the model was asked.
         overhead_s: time spent deciding (excluding the kernel).
@@ -172,31 +172,34 @@ def tuned_simulate(
     decided = time.perf_counter()
 
     try:
-        result = simulate(workload, n_sims, config, seed=seed)
+        result, measured = _timed(workload, n_sims, config, seed)
     except Exception as exc:
         if config == Config():
             raise
         log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
         if record:
-            rt.record(state, Measurement(config, Outcome.FAILED, n_sims, error=f"{type(exc).__name__}: {exc}"))
+            rt.record(state, Measurement(config=config, outcome=Outcome.FAILED, n_sims=n_sims,
+                                         error=f"{type(exc).__name__}: {exc}"))
         note = f"{source} config {config.label()} failed at run time: {exc}"
         source, config, predicted = "default", Config(), None
-        result = simulate(workload, n_sims, config, seed=seed)
+        result, measured = _timed(workload, n_sims, config, seed)
 
-    measured = result.timing.compute_s
+    # The same meanings as the tuner's: a first call of a config on a workload in this process is
+    # first_call_s (compile, pool start included); later calls are steady-state samples.
+    first = config not in state.ran
+    state.ran.add(config)
     if record:
         stale = None
-        if source == "cache" and predicted:
+        if source == "cache" and predicted and not first:
             drifted = not (predicted / STALE_FACTOR <= measured <= predicted * STALE_FACTOR)
             state.drifted = state.drifted + 1 if drifted else 0
             if state.drifted >= STALE_AFTER and state.cache is not None:
                 stale = state.cache.session_id
                 state.cache, state.cache_loaded = None, True  # stop serving it in this process too
-        # The steady-state time (as the tuner's repeats measure it): a first call's compile time is kept apart.
-        m = Measurement(config, Outcome.COMPLETE, n_sims, median_s=measured,
-                        samples=(measured,), compile_s=result.timing.overhead_s,
-                        first_call_s=result.timing.total_s, estimate=_headline(result),
-                        stderr=_headline(result, errors=True))
+        m = Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=n_sims,
+                        first_call_s=measured if first else None, steady_s=None if first else measured,
+                        samples=() if first else (measured,), estimates=result.estimates,
+                        standard_errors=result.standard_errors)
         reason = f"measured {measured:.4g} s against a tuned {predicted or math.nan:.4g} s"
         rt.record(state, m, stale_session=stale, stale_reason=reason)
     decision = Decision(source=source, config=config, predicted_s=predicted, measured_s=measured,
@@ -234,6 +237,8 @@ def predict_config(
                     overhead_s=time.perf_counter() - started, note=note)
 
 
-def _headline(result: SimulationResult, *, errors: bool = False) -> float | None:
-    key = "price" if "price" in result.estimates else "mean"
-    return (result.standard_errors if errors else result.estimates).get(key)
+def _timed(workload: Workload, n_sims: int, config: Config, seed: int | None) -> tuple[SimulationResult, float]:
+    """The result of one ``simulate`` call and its wall time."""
+    start = time.perf_counter()
+    result = simulate(workload, n_sims, config, seed=seed)
+    return result, time.perf_counter() - start

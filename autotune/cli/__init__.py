@@ -13,16 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from .._errors import AutotuneError
+from ._errors import UsageError
 from ._specs import SpecError, SpecFile, load_spec
 
 __all__ = ["SpecError", "SpecFile", "build_parser", "load_spec", "main"]
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
-
-
-class UsageError(Exception):
-    """Bad input from the command line (exit status 2)."""
 
 
 def _positive_int(text: str) -> int:
@@ -142,7 +139,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workload", metavar="KEY", help="one workload key")
     p.add_argument("--kind", choices=("european", "asian", "portfolio"), help="one workload kind")
     p.add_argument("--source", choices=("tune", "online", "profile", "benchmark"), help="one source")
-    p.add_argument("--status", help="one outcome (complete, failed, rejected, timed_out, ...)")
+    p.add_argument("--outcome", "--status", dest="status", help="one outcome (complete, failed, rejected, timed_out)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from kernels import Config
 from .._outcome import Outcome
 from ..storage import Storage, open_storage
 from ..suites import SUITES, Suite, SuiteEntry
-from . import UsageError
+from ._errors import UsageError
 from ._output import emit, estimates_table, fmt_seconds, table
 from ._specs import SpecFile, load_spec
 
@@ -70,32 +70,22 @@ def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[Suite
                   budget_trials: int | None, budget_seconds: float | None, total_seconds: float | None,
                   sampler: str | None, seed: int | None, progress: bool, backends: list[str] | None = None,
                   qmc: bool = True) -> list[dict[str, Any]]:
-    from ..space import search_space
-    from ..tuner import tune
+    """Tune the entries through :func:`autotune.tuner.tune_suite`; print what was skipped or failed."""
+    from ..tuner import tune_suite
 
-    started = time.perf_counter()
-    reports = []
-    for i, (entry, _) in enumerate(entries):
-        if total_seconds is not None and time.perf_counter() - started >= total_seconds:
-            print(f"time budget of {total_seconds:.0f} s spent: {len(entries) - i} workloads not tuned",
-                  file=sys.stderr)
-            break
-        if suite is not None:
-            space = suite.space(entry)
-            options = suite.measure_options
-            trials = budget_trials if budget_trials is not None else suite.budget_trials
-        else:
-            space = search_space(entry.workload, entry.n_sims, backends=tuple(backends) if backends else None,
-                                 qmc=(False, True) if qmc else (False,))
-            options, trials = None, budget_trials
-        left = None if total_seconds is None else max(total_seconds - (time.perf_counter() - started), 1.0)
-        seconds = min(x for x in (budget_seconds, left) if x is not None) if (budget_seconds or left) else None
+    def started(i: int, n: int, entry: SuiteEntry) -> None:
         if progress:
-            print(f"[{i + 1}/{len(entries)}] {entry.name} (n_sims={entry.n_sims:,})", file=sys.stderr)
-        report = tune(entry.workload, entry.n_sims, storage=store, budget_trials=trials, budget_seconds=seconds,
-                      sampler=sampler or "auto", seed=seed, space=space, measure_options=options, progress=progress)
-        reports.append({"name": entry.name, **report.to_dict()})
-    return reports
+            print(f"[{i + 1}/{n}] {entry.name} (n_sims={entry.n_sims:,})", file=sys.stderr)
+
+    run = tune_suite([e for e, _ in entries], storage=store, suite=suite, budget_trials=budget_trials,
+                     budget_seconds=budget_seconds, total_seconds=total_seconds, sampler=sampler or "auto",
+                     seed=seed, backends=backends, qmc=qmc, progress=progress, on_start=started)
+    if run.not_tuned:
+        print(f"time budget of {total_seconds:.0f} s spent: {len(run.not_tuned)} workloads not tuned",
+              file=sys.stderr)
+    for name, why in run.failed:
+        print(f"{name}: not tuned: {why}", file=sys.stderr)
+    return [{"name": name, **report.to_dict()} for name, report in run.reports]
 
 
 def _tune_table(reports: list[dict[str, Any]]) -> str:
@@ -219,7 +209,7 @@ def _status(value: str | None) -> str | None:
     try:
         return Outcome(value.lower()).value
     except ValueError:
-        raise UsageError(f"--status must be one of {[o.value for o in Outcome]}, got {value!r}") from None
+        raise UsageError(f"--outcome must be one of {[o.value for o in Outcome]}, got {value!r}") from None
 
 
 def _since(value: str | None) -> datetime.datetime | None:
@@ -238,11 +228,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     with _store(args) as store:
         rows = measurement_table(store, machine_id=args.machine, workload_id=args.workload, kind=args.kind,
-                                 source=args.source, status=_status(args.status), since=_since(args.since),
+                                 source=args.source, outcome=_status(args.status), since=_since(args.since),
                                  limit=args.limit)
     fmt = args.format or ("json" if args.json else "table")
     if fmt == "table":
-        shown = ("id", "created_at", "machine_id", "kind", "n_sims", "config", "source", "status", "median_s")
+        shown = ("id", "created_at", "machine_id", "kind", "n_sims", "config", "source", "outcome", "steady_s")
         text = table([[_short(r[c]) for c in shown] for r in rows], shown) + f"\n{len(rows)} measurements"
         if args.output:
             Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -273,7 +263,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--kind is not an export filter; use --workload KEY")
     with _store(args) as store:
         document = export_results(store, args.file, machine_id=args.machine, workload_id=args.workload,
-                                  source=args.source, status=_status(args.status))
+                                  source=args.source, outcome=_status(args.status))
     counts = {k: len(document[k]) for k in ("machines", "workloads", "configs", "measurements", "profiles")}
     emit({"file": args.file, **counts}, as_json=args.json,
          text=f"exported to {args.file}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing as mp
 import statistics
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+import types
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import psutil
 from scipy import stats
 
-from kernels import Config, SimulationResult, Workload, simulate
+from kernels import Config, SimulationResult, Workload, shutdown_pools, simulate, workload_kind
 from kernels._validation import check_int, check_real
 from kernels.backends import adopt_registry, registry
 
 from .._outcome import Outcome
+from ._record import Measurement
 
-__all__ = ["MeasureOptions", "Measurement", "accuracy_z", "compare_configs", "headline", "measure", "reference_result"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S", "MeasureOptions", "accuracy_z", "check_options", "compare_configs", "headline", "measure",
+    "reference_result",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,71 +37,60 @@ log = logging.getLogger(__name__)
 _REFERENCE_SEED_OFFSET = 1_000_003
 
 
+#: Default limit for measuring one config in isolation (seconds).
+DEFAULT_TIMEOUT_S = 300.0
+
+
 @dataclass(frozen=True)
 class MeasureOptions:
     """How one config is measured.
 
     Args:
-        warmup: untimed runs first (>= 1); the first one's overhead is the compile/first-call time.
-        min_repeats, max_repeats: timed runs; repeats stop once ``min_total_s`` of steady-state
-            time is reached (at least ``min_repeats``, at most ``max_repeats``).
+        warmup: untimed runs first (>= 1); the first one is timed apart as ``first_call_s``.
+        min_repeats, max_repeats: timed steady-state runs; repeats stop once ``min_total_s`` of
+            steady-state time is reached (at least ``min_repeats``, at most ``max_repeats``).
         min_total_s: steady-state time to accumulate before stopping.
-        isolate: measure in a separate process, so that a crash or out-of-memory kill is
-            recorded as FAILED and a hang as TIMED_OUT, and the caller goes on.
-        timeout_s: limit for the whole measurement of one config. With ``isolate`` the process
-            is killed at the limit; without it, a config whose warm-up alone exceeds the
-            limit is recorded as TIMED_OUT and not repeated.
+        isolate: measure in a separate process (the default), so that a crash or out-of-memory
+            kill is recorded as FAILED and a hang as TIMED_OUT, and the caller goes on.
+            ``False`` measures in this process: faster, but a hang or crash of a config is the
+            caller's.
+        timeout_s: limit for the whole measurement of one config (> 0, or None for no limit).
+            With ``isolate`` the process is killed at the limit; without it, a config whose
+            first call alone exceeds the limit is recorded as TIMED_OUT and not repeated.
         accuracy_k: the accuracy gate: reject a config whose estimates differ from the
             reference by more than ``k`` combined standard errors.
-        seed: seed of the timed runs.
+        seed: seed of the timed runs (an integer in [0, 2**63)).
     """
 
     warmup: int = 1
     min_repeats: int = 3
     max_repeats: int = 15
     min_total_s: float = 0.3
-    isolate: bool = False
-    timeout_s: float | None = None
+    isolate: bool = True
+    timeout_s: float | None = DEFAULT_TIMEOUT_S
     accuracy_k: float = 4.0
     seed: int = 2024
 
     def __post_init__(self) -> None:
-        check_int("MeasureOptions", "warmup", self.warmup, low=1)
-        check_int("MeasureOptions", "min_repeats", self.min_repeats, low=1)
-        check_int("MeasureOptions", "max_repeats", self.max_repeats, low=self.min_repeats)
+        check_int("MeasureOptions", "warmup", self.warmup, low=1, high=1000)
+        check_int("MeasureOptions", "min_repeats", self.min_repeats, low=1, high=10_000)
+        check_int("MeasureOptions", "max_repeats", self.max_repeats, low=self.min_repeats, high=10_000)
         check_real("MeasureOptions", "min_total_s", self.min_total_s, low=0)
         check_real("MeasureOptions", "accuracy_k", self.accuracy_k, low=0, low_open=True)
+        check_int("MeasureOptions", "seed", self.seed, low=0, high=2**63 - 1)
+        if not isinstance(self.isolate, bool):
+            raise ValueError(f"MeasureOptions.isolate must be True or False, got {self.isolate!r}")
         if self.timeout_s is not None:
             check_real("MeasureOptions", "timeout_s", self.timeout_s, low=0, low_open=True)
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """The outcome and timings of one config on one workload.
-
-    Times are seconds of wall clock for a whole ``simulate`` call in steady state;
-    ``compile_s`` is the first call's one-time overhead (JIT compile, pool start).
-    """
-
-    config: Config
-    outcome: Outcome
-    n_sims: int
-    median_s: float | None = None
-    iqr_s: float | None = None
-    samples: tuple[float, ...] = ()
-    compile_s: float | None = None
-    first_call_s: float | None = None
-    peak_memory_bytes: int | None = None
-    error: str | None = None
-    accuracy_z: float | None = None
-    estimate: float | None = None
-    stderr: float | None = None
-    estimates: dict[str, float] = field(default_factory=dict, repr=False)
-    standard_errors: dict[str, float] = field(default_factory=dict, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.COMPLETE
+def check_options(options: object) -> MeasureOptions:
+    """``options`` if it is a :class:`MeasureOptions`, the defaults if None; else a ValueError naming it."""
+    if options is None:
+        return MeasureOptions()
+    if not isinstance(options, MeasureOptions):
+        raise ValueError(f"measure_options must be an autotune.MeasureOptions or None, got {options!r}")
+    return options
 
 
 def headline(result_estimates: dict[str, float]) -> str:
@@ -170,22 +166,25 @@ class _PeakRSS:
         self.peak = max(self.peak, self._rss())
 
 
+def _failed(config: Config, n_sims: int, outcome: Outcome, error: str) -> Measurement:
+    return Measurement(config=config, outcome=outcome, n_sims=n_sims, error=error)
+
+
 def _measure_here(workload: Workload, n_sims: int, config: Config, options: MeasureOptions) -> Measurement:
     """Time ``config`` in this process. Exceptions from the kernel become FAILED."""
     try:
         start = time.perf_counter()
         with _PeakRSS() as mem:
-            first = simulate(workload, n_sims, config, seed=options.seed)
+            result = simulate(workload, n_sims, config, seed=options.seed)
         first_call = time.perf_counter() - start
-        base = Measurement(config, Outcome.COMPLETE, n_sims, compile_s=first.timing.overhead_s,
-                           first_call_s=first_call, peak_memory_bytes=max(mem.peak - mem.baseline, 0))
+        peak = max(mem.peak - mem.baseline, 0)
         if options.timeout_s is not None and first_call > options.timeout_s:
-            return replace(base, outcome=Outcome.TIMED_OUT,
-                           error=f"first call took {first_call:.2f} s, over the {options.timeout_s:g} s limit")
+            return replace(_failed(config, n_sims, Outcome.TIMED_OUT,
+                                   f"first call took {first_call:.2f} s, over the {options.timeout_s:g} s limit"),
+                           first_call_s=first_call)
         for _ in range(options.warmup - 1):
             simulate(workload, n_sims, config, seed=options.seed)
         samples: list[float] = []
-        result = first
         while len(samples) < options.max_repeats:
             t0 = time.perf_counter()
             result = simulate(workload, n_sims, config, seed=options.seed)
@@ -194,18 +193,13 @@ def _measure_here(workload: Workload, n_sims: int, config: Config, options: Meas
                 break
     except Exception as exc:  # a failing config is a measurement outcome, not the end of tuning
         log.info("config %s failed: %s", config.label(), exc)
-        return Measurement(config, Outcome.FAILED, n_sims, error=f"{type(exc).__name__}: {exc}")
+        return _failed(config, n_sims, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
     q1, q3 = np.percentile(samples, [25, 75])
-    key = headline(dict(result.estimates))
-    return replace(
-        base,
-        median_s=float(statistics.median(samples)),
-        iqr_s=float(q3 - q1),
-        samples=tuple(samples),
-        estimate=result.estimates[key],
-        stderr=result.standard_errors.get(key),
-        estimates=dict(result.estimates),
-        standard_errors=dict(result.standard_errors),
+    return Measurement(
+        config=config, outcome=Outcome.COMPLETE, n_sims=n_sims,
+        steady_s=float(statistics.median(samples)), iqr_s=float(q3 - q1), samples=tuple(samples),
+        first_call_s=first_call, peak_memory_bytes=peak,
+        estimates=dict(result.estimates), standard_errors=dict(result.standard_errors),
     )
 
 
@@ -220,9 +214,10 @@ def _child(
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         conn.send(replace(m, peak_memory_bytes=max(m.peak_memory_bytes or 0, peak)))
     except BaseException:
-        conn.send(Measurement(config, Outcome.FAILED, n_sims, error=traceback.format_exc(limit=3)))
+        conn.send(_failed(config, n_sims, Outcome.FAILED, traceback.format_exc(limit=3)))
     finally:
         conn.close()
+        shutdown_pools()  # the measured config's worker pool must not hold this process open
 
 
 def _kill_tree(pid: int) -> None:
@@ -239,12 +234,38 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Hide the caller's ``__main__`` from multiprocessing while a measurement process starts.
+
+    A spawned or forkserver child re-imports the parent's main script unless told otherwise, so
+    a script that calls ``autotune.tune`` without an ``if __name__ == "__main__":`` guard would run
+    again in every measurement process. The child needs nothing from ``__main__`` (its target and
+    arguments live in importable modules), so the preparation data it gets names no main module.
+    """
+    with _START_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: MeasureOptions) -> Measurement:
     ctx = mp.get_context("forkserver")
+    # Takes effect if the fork server is not running yet: each measurement process then starts with
+    # the harness already imported instead of importing it anew.
+    ctx.set_forkserver_preload(["numpy", "scipy.stats", "kernels", __name__])
     recv, send = ctx.Pipe(duplex=False)
     args = (send, registry(), workload, n_sims, config, options)
     proc = ctx.Process(target=_child, args=args, name="autotune-measure")
-    proc.start()
+    with _main_hidden():
+        proc.start()
     send.close()
     try:
         if recv.poll(options.timeout_s):
@@ -256,14 +277,13 @@ def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: 
             result = None
             if proc.is_alive():
                 _kill_tree(proc.pid)
-                return Measurement(config, Outcome.TIMED_OUT, n_sims,
-                                   error=f"killed after the {options.timeout_s:g} s limit")
+                return _failed(config, n_sims, Outcome.TIMED_OUT, f"killed after the {options.timeout_s:g} s limit")
         proc.join(timeout=10)
         if result is None:
             code = proc.exitcode
             why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             hint = " (killed: out of memory?)" if code == -9 else ""
-            return Measurement(config, Outcome.FAILED, n_sims, error=f"measurement process died with {why}{hint}")
+            return _failed(config, n_sims, Outcome.FAILED, f"measurement process died with {why}{hint}")
         return result
     finally:
         if proc.is_alive():
@@ -289,7 +309,14 @@ def measure(
     Returns:
         A :class:`Measurement`; failures, time-outs and gate rejections are outcomes, not exceptions.
     """
-    options = options or MeasureOptions()
+    workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2)
+    if not isinstance(config, Config):
+        raise ValueError(f"config must be a kernels.Config, got {config!r}")
+    if reference is not None and not isinstance(reference, SimulationResult):
+        raise ValueError(f"reference must be a kernels.SimulationResult (see reference_result) or None, "
+                         f"got {reference!r}")
+    options = check_options(options)
     if options.isolate:
         m = _measure_isolated(workload, n_sims, config, options)
     else:

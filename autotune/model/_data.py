@@ -16,7 +16,8 @@ from kernels._chunks import auto_chunk_size
 from .._errors import AutotuneError
 from .._outcome import Outcome
 from ..features import MachineFingerprint, workload_from_spec
-from ..storage import MeasurementRow, Storage
+from ..measure import Measurement
+from ..storage import Storage
 from ._encoding import encode_configs, feature_names, machine_row, workload_row
 
 __all__ = ["TrainingDataError", "TrainingSet", "rows_hash", "training_set"]
@@ -37,8 +38,9 @@ class TrainingSet:
 
     Attributes:
         X: float64 array ``(n, len(feature_names))``; NaN where a stored feature is missing.
-        y_log_time: natural log of each measurement's median time (seconds).
-        y_log_compile: natural log of ``max(compile_s, 1e-6)``; NaN where the compile time is unknown.
+        y_log_time: natural log of each measurement's steady-state time ``steady_s`` (seconds).
+        y_log_compile: natural log of ``max(one_off_s, 1e-6)``, the first call's cost beyond a steady
+            call; NaN where it is unknown.
         machine_ids, workload_ids, config_ids: the keys of each row (arrays of str).
         n_sims: simulations per run of each row.
         configs: the :class:`~kernels.Config` of each row.
@@ -88,16 +90,16 @@ def training_set(store: Storage, *, machine_id: str | None = None) -> TrainingSe
     """
     if not isinstance(store, Storage):
         raise ValueError(f"store must be an autotune Storage (open_storage(url)), got {type(store).__name__}")
-    measurements = [m for m in store.measurements(machine_id=machine_id, status=Outcome.COMPLETE)
-                    if m.median_s is not None and math.isfinite(m.median_s) and m.median_s > 0]
+    measurements = [m for m in store.measurements(machine_id=machine_id, outcome=Outcome.COMPLETE)
+                    if not m.legacy_timing and m.steady_s is not None and math.isfinite(m.steady_s) and m.steady_s > 0]
     where = f" for machine {machine_id!r}" if machine_id is not None else ""
     if not measurements:
         raise TrainingDataError(
-            f"no COMPLETE measurements with a positive median time{where} in {store!r}: there is nothing to "
+            f"no COMPLETE measurements with a positive steady-state time{where} in {store!r}: there is nothing to "
             "train on; measure some configs first (`autotune tune` or autotune.tune(...))"
         )
     builder = _RowBuilder(store)
-    kept: list[tuple[MeasurementRow, np.ndarray]] = []
+    kept: list[tuple[Measurement, np.ndarray]] = []
     for m in measurements:
         row = builder.row(m)
         if row is not None:
@@ -106,27 +108,27 @@ def training_set(store: Storage, *, machine_id: str | None = None) -> TrainingSe
         raise TrainingDataError(
             f"none of the {len(measurements)} COMPLETE measurements{where} in {store!r} could be turned into "
             f"model rows (unreadable machines: {sorted(builder.bad_machines)}, workloads: "
-            f"{sorted(builder.bad_workloads)}, configs: {sorted(builder.bad_configs)}); see the warnings"
+            f"{sorted(builder.bad_workloads)}); see the warnings"
         )
     skipped = len(measurements) - len(kept)
     if skipped:
         _logger.warning("training set: skipped %d of %d measurements that this library cannot read",
                         skipped, len(measurements))
     rows = [m for m, _ in kept]
-    compile_s = np.array([math.nan if m.compile_s is None else m.compile_s for m in rows], dtype=np.float64)
+    compile_s = np.array([math.nan if m.one_off_s is None else m.one_off_s for m in rows], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         y_compile = np.where(np.isfinite(compile_s), np.log(np.maximum(compile_s, MIN_COMPILE_S)), np.nan)
     return TrainingSet(
         X=np.vstack([r for _, r in kept]),
-        y_log_time=np.log(np.array([m.median_s for m in rows], dtype=np.float64)),
+        y_log_time=np.log(np.array([m.steady_s for m in rows], dtype=np.float64)),
         y_log_compile=y_compile,
         machine_ids=np.array([m.machine_id for m in rows], dtype=str),
         workload_ids=np.array([m.workload_id for m in rows], dtype=str),
         config_ids=np.array([m.config_id for m in rows], dtype=str),
         n_sims=np.array([m.n_sims for m in rows], dtype=np.int64),
-        configs=tuple(builder.configs[m.config_id] for m in rows),
+        configs=tuple(m.config for m in rows),
         feature_names=feature_names(),
-        rows_hash=rows_hash([m.uid or f"id:{m.id}" for m in rows]),
+        rows_hash=rows_hash([m.uid for m in rows]),
     )
 
 
@@ -137,17 +139,15 @@ class _RowBuilder:
         self.store = store
         self.machines: dict[str, np.ndarray | None] = {}
         self.workloads: dict[str, tuple[np.ndarray, Any] | None] = {}
-        self.configs: dict[str, Config] = {}
         self.bad_machines: set[str] = set()
         self.bad_workloads: set[str] = set()
-        self.bad_configs: set[str] = set()
         self._config_parts: dict[tuple[str, str, int], np.ndarray] = {}
 
-    def row(self, m: MeasurementRow) -> np.ndarray | None:
+    def row(self, m: Measurement) -> np.ndarray | None:
         machine = self._machine(m.machine_id)
         workload = self._workload(m.workload_id)
-        config = self._config(m.config_id)
-        if machine is None or workload is None or config is None:
+        config = m.config
+        if machine is None or workload is None:
             return None
         key = (m.config_id, m.workload_id, m.n_sims)
         part = self._config_parts.get(key)
@@ -182,20 +182,3 @@ class _RowBuilder:
                 self.bad_workloads.add(key)
             self.workloads[key] = entry
         return self.workloads[key]
-
-    def _config(self, config_id: str) -> Config | None:
-        if config_id in self.configs:
-            return self.configs[config_id]
-        if config_id in self.bad_configs:
-            return None
-        knobs = self.store.config(config_id)
-        try:
-            if knobs is None:
-                raise ValueError("not in the configs table")
-            config = Config.from_dict(knobs)
-        except (ValueError, TypeError) as exc:
-            _logger.warning("skipping config %s: %s", config_id, exc)
-            self.bad_configs.add(config_id)
-            return None
-        self.configs[config_id] = config
-        return config

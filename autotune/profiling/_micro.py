@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..features import machine_fingerprint
-from ..storage import Storage, open_storage
-from ..tuner import register_machine
+from ..storage import ResultsLog, Storage, open_storage
 
 __all__ = ["FIGURES", "ProfileResult", "profile_machine", "run_micro_benchmarks"]
 
@@ -372,7 +371,7 @@ def profile_machine(
     try:
         machine = machine_fingerprint()
         results = run_micro_benchmarks(quick=quick, max_workers=max_workers)
-        register_machine(db, machine)
+        ResultsLog(db, machine).register_machine()
         profile_id = db.add_profile(machine.machine_id, results)
     finally:
         if own:

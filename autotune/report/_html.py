@@ -25,7 +25,8 @@ from kernels import Config
 
 from .._errors import AutotuneError
 from .._outcome import Outcome
-from ..storage import MeasurementRow, Storage, TuningSessionRow, config_id
+from ..measure import Measurement
+from ..storage import Storage, TuningSessionRow, config_id
 from ..storage._models import TuningSessionModel
 from ._figures import convergence_figure, heatmap_figure, instances_figure, png_bytes, predicted_figure, speedup_figure
 from ._instances import Labels, check_prices, compare_instances
@@ -147,17 +148,17 @@ class _Data:
     def __init__(self, store: Storage) -> None:
         self.store = store
         self.labels = Labels(store)
-        self.measurements = [m for m in store.measurements(status=Outcome.COMPLETE) if _usable(m)]
+        self.measurements = [m for m in store.measurements(outcome=Outcome.COMPLETE) if _usable(m)]
         repeats: dict[tuple[str, str, int], dict[str, list[float]]] = {}
         for m in self.measurements:
             repeats.setdefault((m.machine_id, m.workload_id, m.n_sims), {}).setdefault(m.config_id, []).append(
-                float(m.median_s))  # type: ignore[arg-type]
+                float(m.steady_s))  # type: ignore[arg-type]
         self.times = {key: {c: float(np.median(t)) for c, t in configs.items()} for key, configs in repeats.items()}
         self.machine_names = self.labels.machines({m.machine_id for m in self.measurements})
 
 
-def _usable(m: MeasurementRow) -> bool:
-    return m.median_s is not None and math.isfinite(m.median_s) and m.median_s > 0
+def _usable(m: Measurement) -> bool:
+    return not m.legacy_timing and m.steady_s is not None and math.isfinite(m.steady_s) and m.steady_s > 0
 
 
 # -- sections -------------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def _convergence(data: _Data) -> _Section:
     for sid in ids:
         row = data.store.tuning_session(sid)
         trials = data.store.measurements(session_id=sid)
-        times = [float(m.median_s) if m.status is Outcome.COMPLETE and _usable(m) else math.inf  # type: ignore[arg-type]
+        times = [float(m.steady_s) if m.ok and _usable(m) else math.inf  # type: ignore[arg-type]
                  for m in trials]
         if row is not None and any(math.isfinite(t) for t in times):
             best = min(times)
@@ -296,8 +297,8 @@ def _convergence(data: _Data) -> _Section:
     return _Section(text, [("convergence", fig)], [_Table(header, table)])
 
 
-def _best_label(data: _Data, trials: list[MeasurementRow], best: float) -> str:
-    return next(f"{data.labels.config(m.config_id)} ({best:.4g} s)" for m in trials if m.median_s == best)
+def _best_label(data: _Data, trials: list[Measurement], best: float) -> str:
+    return next(f"{data.labels.config(m.config_id)} ({best:.4g} s)" for m in trials if m.steady_s == best)
 
 
 def _instances(data: _Data, prices: Mapping[str, float] | None) -> _Section:

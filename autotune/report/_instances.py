@@ -16,7 +16,8 @@ from typing import Any
 from kernels import Config
 
 from .._outcome import Outcome
-from ..storage import MachineRow, MeasurementRow, Storage
+from ..measure import Measurement
+from ..storage import MachineRow, Storage
 
 __all__ = ["InstanceComparison", "InstanceRow", "compare_instances", "load_prices"]
 
@@ -160,7 +161,7 @@ def _money(value: float | None, width: int) -> str:
 
 
 def compare_instances(store: Storage, prices: Mapping[str, float] | None = None, *,
-                      measurements: Iterable[MeasurementRow] | None = None) -> InstanceComparison:
+                      measurements: Iterable[Measurement] | None = None) -> InstanceComparison:
     """Compare the machines in ``store`` on the workloads they were all measured on.
 
     For each (workload, n_sims) measured COMPLETE on at least two machines, each machine's fastest
@@ -178,15 +179,15 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None,
     if not isinstance(store, Storage):
         raise ValueError(f"store must be an autotune Storage (open_storage(url)), got {type(store).__name__}")
     prices = check_prices(prices)
-    best: dict[tuple[str, int], dict[str, MeasurementRow]] = {}
+    best: dict[tuple[str, int], dict[str, Measurement]] = {}
     if measurements is None:
-        measurements = store.measurements(status=Outcome.COMPLETE)
+        measurements = store.measurements(outcome=Outcome.COMPLETE)
     for m in measurements:
-        if m.status is not Outcome.COMPLETE or m.median_s is None or not math.isfinite(m.median_s) or m.median_s <= 0:
+        if not m.ok or m.legacy_timing or m.steady_s is None or not math.isfinite(m.steady_s) or m.steady_s <= 0:
             continue
         group = best.setdefault((m.workload_id, m.n_sims), {})
         current = group.get(m.machine_id)
-        if current is None or (m.median_s, m.id) < (current.median_s, current.id):
+        if current is None or (m.steady_s, m.created_at) < (current.steady_s, current.created_at):
             group[m.machine_id] = m
     shared = {key: group for key, group in best.items() if len(group) >= 2}
     if not shared:
@@ -233,12 +234,12 @@ def _price(machine: MachineRow | None, machine_id: str, prices: dict[str, float]
     return None
 
 
-def _workload_rows(workload_id: str, n_sims: int, group: Mapping[str, MeasurementRow],
+def _workload_rows(workload_id: str, n_sims: int, group: Mapping[str, Measurement],
                    hourly: Mapping[str, float | None], names: Mapping[str, str],
                    labels: Labels) -> list[InstanceRow]:
     values = []
     for machine_id, m in group.items():
-        seconds = float(m.median_s)  # type: ignore[arg-type]  # filtered: finite and positive
+        seconds = float(m.steady_s)  # type: ignore[arg-type]  # filtered: finite and positive
         per_million = seconds / n_sims * 1e6
         price = hourly[machine_id]
         usd = None if price is None else per_million / 3600.0 * price

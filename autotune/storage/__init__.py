@@ -5,12 +5,12 @@ the Optuna studies, so ``optuna-dashboard <url>`` shows them beside our tables.
 """
 
 from ._engine import BUSY_TIMEOUT_S, DEFAULT_URL, ENV_VAR, resolve_url
+from ._log import ResultsLog, library_versions
+from ._mapping import MEASUREMENT_COLUMNS, Column
 from ._models import SCHEMA_VERSION
 from ._records import (
     SOURCES,
     MachineRow,
-    MeasurementRecord,
-    MeasurementRow,
     ModelRow,
     ProfileRow,
     TuningSessionRow,
@@ -26,14 +26,15 @@ __all__ = [
     "ENV_VAR",
     "EXPORT_FORMAT",
     "EXPORT_VERSION",
+    "MEASUREMENT_COLUMNS",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "SOURCES",
+    "Column",
     "MachineRow",
-    "MeasurementRecord",
-    "MeasurementRow",
     "ModelRow",
     "ProfileRow",
+    "ResultsLog",
     "Storage",
     "TransferCounts",
     "TuningSessionRow",
@@ -41,6 +42,7 @@ __all__ = [
     "config_id",
     "export_results",
     "import_results",
+    "library_versions",
     "measurement_table",
     "open_storage",
     "resolve_url",

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from ..measure._record import config_id
 
 __all__ = ["config_columns", "config_id"]
 
 _REQUIRED_KNOBS = ("backend", "executor", "workers", "precision")
-
-
-def config_id(knobs: Mapping[str, Any]) -> str:
-    """A stable id for a config: the SHA-256 (first 16 hex digits) of its canonical JSON.
-
-    Canonical JSON sorts keys and has no whitespace, so equal knob dicts give equal ids
-    in every process and on every machine.
-
-    Raises:
-        ValueError: the knobs are not JSON-serialisable.
-    """
-    try:
-        canonical = json.dumps(dict(knobs), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"config knobs must be JSON-serialisable (e.g. Config.to_dict()), got {knobs!r}") from err
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def config_columns(knobs: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from typing import Any
 
 from .._outcome import Outcome
 from ._configs import config_columns, config_id
+from ._mapping import MEASUREMENT_COLUMNS, check_values, parse_time
 from ._models import utcnow
-from ._records import MeasurementRecord
 
 __all__ = [
     "MACHINE_KEYS",
@@ -29,8 +29,7 @@ __all__ = [
 
 MACHINE_KEYS = ("id", "fingerprint", "cpu_model", "usable_cores", "provider", "instance_type", "created_at")
 WORKLOAD_KEYS = ("id", "kind", "spec", "features", "created_at")
-MEASUREMENT_KEYS = ("uid", "created_at", *(f for f in MeasurementRecord.__dataclass_fields__
-                                           if f not in ("uid", "created_at", "session_id")))
+MEASUREMENT_KEYS = tuple(c.name for c in MEASUREMENT_COLUMNS if c.exported)
 PROFILE_KEYS = ("machine_id", "results", "created_at")
 
 
@@ -61,31 +60,39 @@ class Parsed:
     machines: list[dict[str, Any]]
     workloads: list[dict[str, Any]]
     configs: list[dict[str, Any]]
-    measurements: list[MeasurementRecord]
+    measurements: list[dict[str, Any]]  # column values (see ._mapping)
     profiles: list[dict[str, Any]]
     outside: dict[str, dict[str, str]]  # section -> {id: where it is referenced}
 
 
-def parse_sections(document: Mapping[str, Any]) -> Parsed:
-    """Check and convert the items of a document whose header and section lists are already checked."""
+def parse_sections(document: Mapping[str, Any], version: int) -> Parsed:
+    """Check and convert the items of a document whose header and section lists are already checked.
+
+    Measurements of a version-1 document (schema 1: ``status``, ``median_s``, ``compile_s``,
+    ``estimate``, ``stderr``) are converted as the schema migration converts stored rows.
+    """
     now = utcnow()  # for rows a hand-written document gives no time
     machines = [{**dict.fromkeys(MACHINE_KEYS), "created_at": now, **_fields("machines", i, item, _MACHINE_FIELDS)}
                 for i, item in enumerate(document["machines"])]
     workloads = [{"created_at": now, **_fields("workloads", i, item, _WORKLOAD_FIELDS)}
                  for i, item in enumerate(document["workloads"])]
     configs = [_config(i, item) for i, item in enumerate(document["configs"])]
-    measurements = [_measurement(i, item) for i, item in enumerate(document["measurements"])]
+    kinds = {w["id"]: w["kind"] for w in workloads}
+    items = document["measurements"]
+    if version == 1:
+        items = [upgrade_v1(item, kinds) if isinstance(item, Mapping) else item for item in items]
+    measurements = [check_values(f"measurements[{i}]", item) for i, item in enumerate(items)]
     profiles = [_fields("profiles", i, item, _PROFILE_FIELDS) for i, item in enumerate(document["profiles"])]
     held = {"machines": _unique("machines", "id", [m["id"] for m in machines]),
             "workloads": _unique("workloads", "id", [w["id"] for w in workloads]),
             "configs": _unique("configs", "id", [c["id"] for c in configs])}
-    _unique("measurements", "uid", [m.uid for m in measurements])
+    _unique("measurements", "uid", [m["uid"] for m in measurements])
 
     # Ids referenced but not held: allowed only if the target database has them (checked on import).
     outside: dict[str, dict[str, str]] = {section: {} for section in held}
     for i, m in enumerate(measurements):
-        for section, name, key in (("machines", "machine_id", m.machine_id), ("workloads", "workload_id",
-                                   m.workload_id), ("configs", "config_id", m.config_id)):
+        for section, name in (("machines", "machine_id"), ("workloads", "workload_id"), ("configs", "config_id")):
+            key = m[name]
             if key not in held[section]:
                 outside[section].setdefault(key, f"measurements[{i}].{name}")
     for i, profile in enumerate(profiles):
@@ -137,12 +144,20 @@ def _config(index: int, item: object) -> dict[str, Any]:
     return {"id": expected, **columns}
 
 
-def _measurement(index: int, item: object) -> MeasurementRecord:
-    fields = _fields("measurements", index, item, _MEASUREMENT_FIELDS)
-    try:
-        return MeasurementRecord(**fields)
-    except ValueError as err:
-        raise ValueError(f"measurements[{index}] (uid {fields['uid']!r}): {err}") from None
+def upgrade_v1(item: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any]:
+    """A schema-1 measurement item in today's fields (see ``_schema`` for what each change means)."""
+    out = {k: v for k, v in item.items() if k not in ("status", "median_s", "compile_s", "estimate", "stderr")}
+    if "status" in item:
+        out["outcome"] = item["status"]
+    if "median_s" in item:
+        out["steady_s"] = item["median_s"]
+    headline = "mean" if kinds.get(item.get("workload_id")) == "portfolio" else "price"
+    if item.get("estimate") is not None:
+        out["estimates"] = {headline: item["estimate"]}
+    if item.get("stderr") is not None:
+        out["standard_errors"] = {headline: item["stderr"]}
+    out["legacy_timing"] = item.get("source") == "online"
+    return out
 
 
 def _expect(what: str, test: Callable[[Any], bool], *, null: bool = False) -> Callable[[Any], Any]:
@@ -166,24 +181,11 @@ def _is_number(value: Any) -> bool:
 
 _text = _expect("a non-empty string", lambda v: isinstance(v, str) and v != "")
 _optional_text = _expect("a string", lambda v: isinstance(v, str), null=True)
-_integer = _expect("an integer", _is_int)
 _optional_integer = _expect("an integer", _is_int, null=True)
-_optional_number = _expect("a number", _is_number, null=True)
-_numbers = _expect("a list of numbers", lambda v: isinstance(v, list) and all(map(_is_number, v)))
 _object = _expect("an object", lambda v: isinstance(v, Mapping))
 
 
-def _time(value: Any) -> datetime.datetime:
-    example = "'2030-01-02T03:04:05.123456+00:00'"
-    if not isinstance(value, str):
-        raise ValueError(f"must be an ISO-8601 time string such as {example}, got {value!r}")
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"must be an ISO-8601 time such as {example}, got {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"must carry its UTC offset, as in {example}, got {value!r}")
-    return parsed.astimezone(datetime.UTC)
+_time = parse_time
 
 
 _MACHINE_FIELDS = {"id": (_text, True), "fingerprint": (_object, True), "cpu_model": (_optional_text, False),
@@ -193,11 +195,3 @@ _WORKLOAD_FIELDS = {"id": (_text, True), "kind": (_text, True), "spec": (_object
                     "features": (_object, True), "created_at": (_time, False)}
 _CONFIG_FIELDS = {"id": (_text, True), "knobs": (_object, True)}
 _PROFILE_FIELDS = {"machine_id": (_text, True), "results": (_object, True), "created_at": (_time, True)}
-_MEASUREMENT_FIELDS: dict[str, tuple[Callable[[Any], Any], bool]] = {
-    "uid": (_text, True), "created_at": (_time, True), "machine_id": (_text, True), "workload_id": (_text, True),
-    "config_id": (_text, True), "n_sims": (_integer, True), "source": (_text, True), "status": (_text, True),
-    **{name: (_optional_number, False) for name in ("median_s", "iqr_s", "compile_s", "first_call_s",
-                                                     "accuracy_z", "estimate", "stderr")},
-    "samples": (_numbers, False), "peak_memory_bytes": (_optional_integer, False),
-    "error": (_optional_text, False), "versions": (_object, False),
-}

@@ -29,8 +29,8 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
-"""Version of the table layout below; bump it (and write a migration) whenever it changes."""
+SCHEMA_VERSION = 2
+"""Version of the table layout below; bump it (and write a migration in ``_schema``) whenever it changes."""
 
 
 def utcnow() -> datetime.datetime:
@@ -132,13 +132,20 @@ class TuningSessionModel(Base):
     finished_at: Mapped[datetime.datetime | None]
     best_config_id: Mapped[str | None] = mapped_column(ForeignKey("configs.id"))
     report: Mapped[dict[str, Any] | None]
+    host: Mapped[str | None] = mapped_column(String(256))
+    pid: Mapped[int | None]
+    process_started: Mapped[float | None]
 
 
 class MeasurementModel(Base):
-    """One timed (or failed) run of one config on one workload on one machine."""
+    """One timed (or failed) run of one config on one workload on one machine.
+
+    The columns are the fields of :class:`autotune.measure.Measurement` (the config as its id);
+    :mod:`._mapping` converts between the two in one place.
+    """
 
     __tablename__ = "measurements"
-    __table_args__ = (Index("ix_measurements_machine_workload_status", "machine_id", "workload_id", "status"),)
+    __table_args__ = (Index("ix_measurements_machine_workload_status", "machine_id", "workload_id", "outcome"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     uid: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -148,7 +155,7 @@ class MeasurementModel(Base):
     session_id: Mapped[int | None] = mapped_column(ForeignKey("tuning_sessions.id"))
     n_sims: Mapped[int]
     source: Mapped[str] = mapped_column(String(16))
-    status: Mapped[Outcome] = mapped_column(
+    outcome: Mapped[Outcome] = mapped_column(
         Enum(
             Outcome,
             name="outcome",
@@ -158,18 +165,18 @@ class MeasurementModel(Base):
             values_callable=lambda enum_cls: [member.value for member in enum_cls],
         )
     )
-    median_s: Mapped[float | None]
+    steady_s: Mapped[float | None]
     iqr_s: Mapped[float | None]
     samples: Mapped[list[float]]
-    compile_s: Mapped[float | None]
     first_call_s: Mapped[float | None]
     peak_memory_bytes: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     accuracy_z: Mapped[float | None]
-    estimate: Mapped[float | None]
-    stderr: Mapped[float | None]
+    estimates: Mapped[dict[str, Any]]
+    standard_errors: Mapped[dict[str, Any]]
     versions: Mapped[dict[str, Any]]
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    legacy_timing: Mapped[bool] = mapped_column(default=False)
 
 
 class ProfileModel(Base):

@@ -15,20 +15,20 @@ from kernels import Config
 
 from .._outcome import Outcome
 from ._document import iso, jsonable
+from ._mapping import MEASUREMENT_COLUMNS
 from ._models import ConfigModel, MachineModel, MeasurementModel, WorkloadModel
 from ._storage import Storage
 from ._transfer import measurement_filters
 
 __all__ = ["RUN_COLUMNS", "measurement_table", "write_rows"]
 
-RUN_COLUMNS: tuple[str, ...] = (
-    "id", "uid", "created_at", "machine_id", "instance_type", "workload_id", "kind", "n_sims", "config_id",
-    "config", "source", "status", "median_s", "iqr_s", "compile_s", "peak_memory_bytes", "accuracy_z", "error",
-)
-"""The columns of :func:`measurement_table` (and of the CSV that :func:`write_rows` writes)."""
+_RUN_MEASUREMENT_COLUMNS = ("id", *(c.name for c in MEASUREMENT_COLUMNS))
+RUN_COLUMNS: tuple[str, ...] = (*_RUN_MEASUREMENT_COLUMNS, "instance_type", "kind", "config")
+"""The columns of :func:`measurement_table` (and of the CSV that :func:`write_rows` writes): every column of
+the measurements table (:data:`MEASUREMENT_COLUMNS`), then the machine's instance type, the workload's kind
+and the config's label. In CSV, list and object columns are written as JSON."""
 
 _FORMATS = ("csv", "json")
-_RUN_MEASUREMENT_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("instance_type", "kind", "config"))
 
 
 def measurement_table(
@@ -38,7 +38,7 @@ def measurement_table(
     workload_id: str | None = None,
     kind: str | None = None,
     source: str | None = None,
-    status: Outcome | str | None = None,
+    outcome: Outcome | str | None = None,
     since: datetime.datetime | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
@@ -48,10 +48,10 @@ def measurement_table(
     longer make a Config; ``created_at`` is an ISO-8601 UTC string. ``limit`` keeps the newest rows.
 
     Raises:
-        ValueError: a filter has a bad value (unknown source or status, naive ``since``, negative limit).
+        ValueError: a filter has a bad value (unknown source or outcome, naive ``since``, negative limit).
         StorageError: the database cannot be read.
     """
-    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, status=status)
+    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, outcome=outcome)
     if kind is not None:
         where.append(WorkloadModel.kind == kind)
     if since is not None:
@@ -110,7 +110,8 @@ def _write_rows(rows: Iterable[Mapping[str, Any]], stream: IO[str], fmt: str) ->
     if fmt == "csv":
         writer = csv.DictWriter(stream, fieldnames=RUN_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
+                          for k, v in row.items()} for row in rows)
     else:
         json.dump([dict(row) for row in rows], stream, indent=2, default=_json_default)
         stream.write("\n")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import JSON, Boolean, Connection, Float, Integer, String, inspect, select, text, update
 
 from .._errors import SchemaVersionError
-from ._models import SCHEMA_VERSION, Base, SchemaVersionModel
+from ._models import SCHEMA_VERSION, Base, MeasurementModel, SchemaVersionModel
 
 __all__ = ["ensure_schema", "read_schema_version"]
 
@@ -48,11 +48,68 @@ def ensure_schema(connection: Connection, shown_url: str) -> None:
             f"schema version {SCHEMA_VERSION}: it was written by a newer autotune; upgrade autotune "
             "(pip install -U autotune) to open it"
         )
-    if found < SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"results database {shown_url} has schema version {found}, older than the schema version "
-            f"{SCHEMA_VERSION} this autotune uses, and no migration from it exists yet; "
-            "open it with the autotune version that wrote it, or start a new database"
-        )
+    while found < SCHEMA_VERSION:
+        migrate = _MIGRATIONS.get(found)
+        if migrate is None:
+            raise SchemaVersionError(
+                f"results database {shown_url} has schema version {found}, older than the schema version "
+                f"{SCHEMA_VERSION} this autotune uses, and no migration from it exists; "
+                "open it with the autotune version that wrote it, or start a new database"
+            )
+        migrate(connection)
+        found += 1
+        connection.execute(update(SchemaVersionModel).values(version=found))
+        _logger.warning("upgraded results database %s to schema version %d (every row kept)", shown_url, found)
     # Same version: create any table missing from it (a no-op for a complete database).
     Base.metadata.create_all(connection)
+
+
+def _add_column(connection: Connection, table: str, name: str, type_: object, default: str | None = None) -> None:
+    sql_type = type_.compile(dialect=connection.dialect)  # type: ignore[attr-defined]
+    suffix = f" DEFAULT {default}" if default is not None else ""
+    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}{suffix}"))
+
+
+def _migrate_1_to_2(connection: Connection) -> None:
+    """Schema 1 -> 2: one measurement record with fixed timing meanings.
+
+    * ``measurements.status`` becomes ``outcome`` and ``median_s`` becomes ``steady_s``: the
+      median wall time of a whole ``simulate`` call in steady state, which is what tuning rows
+      always stored.
+    * Rows recorded online by ``tuned_simulate`` (``source = 'online'``) stored the kernel's
+      compute time as ``median_s`` and every call's wall time as ``first_call_s``: they keep their
+      values but are marked ``legacy_timing``, and models never train on them.
+    * ``estimate`` and ``stderr`` (the headline only) move into the ``estimates`` and
+      ``standard_errors`` objects, under ``price`` (options) or ``mean`` (portfolios).
+    * ``compile_s`` (the kernel's first-call overhead) is dropped: ``first_call_s`` keeps the
+      first call's wall time, and its one-off part is ``first_call_s - steady_s``.
+    * ``tuning_sessions`` gains ``host``, ``pid`` and ``process_started``, so that a session left
+      ``running`` by a killed process can be recognised.
+    """
+    connection.execute(text("ALTER TABLE measurements RENAME COLUMN status TO outcome"))
+    connection.execute(text("ALTER TABLE measurements RENAME COLUMN median_s TO steady_s"))
+    _add_column(connection, "measurements", "estimates", JSON())
+    _add_column(connection, "measurements", "standard_errors", JSON())
+    _add_column(connection, "measurements", "legacy_timing", Boolean(), default="FALSE")
+    connection.execute(text("UPDATE measurements SET legacy_timing = (source = 'online')"))
+    rows = connection.execute(text(
+        "SELECT m.id, m.estimate, m.stderr, w.kind FROM measurements m LEFT JOIN workloads w ON w.id = m.workload_id"
+    )).all()
+    table = MeasurementModel.__table__
+    for row_id, estimate, stderr, kind in rows:  # through the JSON type, which each dialect binds its own way
+        name = "mean" if kind == "portfolio" else "price"
+        connection.execute(table.update().where(table.c.id == row_id).values(
+            estimates={} if estimate is None else {name: estimate},
+            standard_errors={} if stderr is None else {name: stderr}))
+    for column in ("compile_s", "estimate", "stderr"):
+        connection.execute(text(f"ALTER TABLE measurements DROP COLUMN {column}"))
+    _add_column(connection, "tuning_sessions", "host", String(256))
+    _add_column(connection, "tuning_sessions", "pid", Integer())
+    _add_column(connection, "tuning_sessions", "process_started", Float())
+    connection.execute(text("DROP INDEX IF EXISTS ix_measurements_machine_workload_status"))
+    connection.execute(text(
+        "CREATE INDEX ix_measurements_machine_workload_status ON measurements (machine_id, workload_id, outcome)"))
+
+
+_MIGRATIONS = {1: _migrate_1_to_2}
+"""``{version: migration to version + 1}``, each run inside the opening write transaction."""

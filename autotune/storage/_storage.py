@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from kernels import Config
+
 from .._errors import StorageError
-from .._outcome import Outcome
+from .._outcome import Outcome, Source
+from ..measure import Measurement, config_key
 from ._configs import config_columns, config_id
 from ._engine import Database, resolve_url
+from ._mapping import MEASUREMENT_COLUMNS, from_values, to_values
 from ._models import (
     ConfigModel,
     MachineModel,
@@ -26,10 +29,9 @@ from ._models import (
     utcnow,
 )
 from ._optuna import rdb_storage
+from ._process import process_alive, process_identity
 from ._records import (
     MachineRow,
-    MeasurementRecord,
-    MeasurementRow,
     ModelRow,
     ProfileRow,
     TuningSessionRow,
@@ -154,28 +156,30 @@ class Storage:
 
     # -- measurements ---------------------------------------------------------------------
 
-    def add_measurement(self, record: MeasurementRecord | None = None, /, **fields: Any) -> int:
-        """Store one measurement (a :class:`MeasurementRecord`, or its fields) and return its id."""
-        if record is None:
-            record = MeasurementRecord(**fields)
-        elif fields:
-            raise TypeError("pass either a MeasurementRecord or keyword fields, not both")
-        return self.add_measurements([record])[0]
+    def add_measurements(self, measurements: Iterable[Measurement]) -> int:
+        """Store measurements in one transaction, with their configs if new; returns how many.
 
-    def add_measurements(self, records: Iterable[MeasurementRecord]) -> list[int]:
-        """Store several measurements in one transaction and return their ids, in order."""
-        records = list(records)
-        for record in records:
-            if not isinstance(record, MeasurementRecord):
-                raise TypeError(f"expected MeasurementRecord, got {type(record).__name__}")
+        Each needs ``machine_id`` and ``workload_id`` of stored rows; :class:`ResultsLog` is the
+        writer that sets them. A ``uid`` already stored is an error (nothing is written).
+        """
+        ms = list(measurements)
+        for m in ms:
+            if not isinstance(m, Measurement):
+                raise TypeError(f"expected autotune.measure.Measurement, got {type(m).__name__}")
+        if not ms:
+            return 0
+        values = [to_values(m) for m in ms]
+        configs = {config_key(m.config): m.config for m in ms}
 
-        def work(session: Session) -> list[int]:
-            rows = [_measurement_model(r) for r in records]
-            session.add_all(rows)
-            session.flush()
-            return [row.id for row in rows]
+        def work(session: Session) -> None:
+            known = set(session.scalars(select(ConfigModel.id).where(ConfigModel.id.in_(list(configs)))))
+            new = [{"id": cid, **config_columns(c.to_dict())} for cid, c in configs.items() if cid not in known]
+            if new:
+                session.execute(insert(ConfigModel), new)
+            session.execute(insert(MeasurementModel), values)
 
-        return self._db.transact(work)
+        self._db.transact(work)
+        return len(ms)
 
     def measurements(
         self,
@@ -184,46 +188,57 @@ class Storage:
         workload_id: str | None = None,
         config_id: str | None = None,
         session_id: int | None = None,
-        status: Outcome | str | None = None,
-        source: str | None = None,
+        outcome: Outcome | str | None = None,
+        source: Source | str | None = None,
+        n_sims: int | None = None,
         limit: int | None = None,
-    ) -> list[MeasurementRow]:
-        """Stored measurements matching every filter given, oldest first."""
-        query = select(MeasurementModel).order_by(MeasurementModel.id)
+    ) -> list[Measurement]:
+        """Stored measurements matching every filter given, oldest first.
+
+        Rows whose config no longer makes a :class:`kernels.Config` (written by another version)
+        are left out, with a log line saying how many.
+        """
+        query = (select(MeasurementModel, ConfigModel.knobs)
+                 .join(ConfigModel, ConfigModel.id == MeasurementModel.config_id)
+                 .order_by(MeasurementModel.id))
         for column, value in ((MeasurementModel.machine_id, machine_id), (MeasurementModel.workload_id, workload_id),
                               (MeasurementModel.config_id, config_id), (MeasurementModel.session_id, session_id),
-                              (MeasurementModel.source, source)):
+                              (MeasurementModel.source, None if source is None else Source(source).value),
+                              (MeasurementModel.n_sims, n_sims)):
             if value is not None:
                 query = query.where(column == value)
-        if status is not None:
-            query = query.where(MeasurementModel.status == Outcome(status))
+        if outcome is not None:
+            query = query.where(MeasurementModel.outcome == Outcome(outcome))
         if limit is not None:
-            if limit < 0:
-                raise ValueError(f"limit must be >= 0 or None, got {limit}")
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
             query = query.limit(limit)
-        return self._db.transact(lambda s: [_measurement_row(m) for m in s.scalars(query)], read_only=True)
+        return self._db.transact(lambda s: _measurements(s.execute(query).all()), read_only=True)
 
-    def count_measurements(self, *, status: Outcome | str | None = None) -> int:
-        """How many measurements are stored (optionally with one status), without loading them."""
+    def count_measurements(self, *, outcome: Outcome | str | None = None) -> int:
+        """How many measurements are stored (optionally with one outcome), without loading them."""
         query = select(func.count()).select_from(MeasurementModel)
-        if status is not None:
-            query = query.where(MeasurementModel.status == Outcome(status))
+        if outcome is not None:
+            query = query.where(MeasurementModel.outcome == Outcome(outcome))
         return self._db.transact(lambda s: int(s.execute(query).scalar_one()), read_only=True)
 
     def best_measurement(
         self, machine_id: str, workload_id: str, *, n_sims: int | None = None
-    ) -> MeasurementRow | None:
-        """The COMPLETE measurement with the smallest median time, or ``None`` if there is none."""
+    ) -> Measurement | None:
+        """The COMPLETE measurement with the smallest steady-state time, or ``None`` if there is none."""
         query = (
-            select(MeasurementModel)
+            select(MeasurementModel, ConfigModel.knobs)
+            .join(ConfigModel, ConfigModel.id == MeasurementModel.config_id)
             .where(MeasurementModel.machine_id == machine_id, MeasurementModel.workload_id == workload_id,
-                   MeasurementModel.status == Outcome.COMPLETE)
-            .order_by(MeasurementModel.median_s, MeasurementModel.id)
+                   MeasurementModel.outcome == Outcome.COMPLETE, MeasurementModel.steady_s.is_not(None),
+                   MeasurementModel.legacy_timing.is_(False))
+            .order_by(MeasurementModel.steady_s, MeasurementModel.id)
             .limit(1)
         )
         if n_sims is not None:
             query = query.where(MeasurementModel.n_sims == n_sims)
-        return self._db.transact(lambda s: _maybe(_measurement_row, s.scalars(query).first()), read_only=True)
+        found = self._db.transact(lambda s: _measurements(s.execute(query).all()), read_only=True)
+        return found[0] if found else None
 
     # -- tuning sessions, profiles, models -------------------------------------------------
 
@@ -238,10 +253,41 @@ class Storage:
         budget: Mapping[str, Any] | None = None,
         status: str = "running",
     ) -> int:
-        """Start a tuning session and return its id."""
+        """Start a tuning session owned by this process (host, pid and its start time are stored) and return its id."""
+        host, pid, started = process_identity()
         values = dict(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims, sampler=sampler,
-                      study_name=study_name, budget=dict(budget or {}), status=status)
+                      study_name=study_name, budget=dict(budget or {}), status=status, host=host, pid=pid,
+                      process_started=started)
         return self._db.transact(lambda s: _insert(s, TuningSessionModel(**values)))
+
+    def fail_dead_sessions(self, machine_id: str, workload_id: str) -> list[int]:
+        """Mark ``running`` sessions of a (machine, workload) whose process is gone as ``failed``.
+
+        A session belongs to a dead process when it was started on this host and its pid is no
+        longer running, or now runs another process (a different start time). Sessions started on
+        other hosts are left alone: their liveness cannot be checked from here.
+
+        Returns:
+            The ids of the sessions marked failed.
+        """
+        host = process_identity()[0]
+        query = select(TuningSessionModel).where(
+            TuningSessionModel.machine_id == machine_id, TuningSessionModel.workload_id == workload_id,
+            TuningSessionModel.status == "running", TuningSessionModel.host == host)
+
+        def work(session: Session) -> list[int]:
+            dead = []
+            for row in session.scalars(query):
+                if not process_alive(row.pid, row.process_started):
+                    row.status, row.finished_at = "failed", utcnow()
+                    row.report = {**(row.report or {}), "failed_reason": f"process {row.pid} on {host} died"}
+                    dead.append(row.id)
+            return dead
+
+        dead = self._db.transact(work)
+        if dead:
+            _logger.warning("tuning sessions %s were left running by a dead process; marked failed", dead)
+        return dead
 
     def finish_session(
         self, session_id: int, *, status: str, best_config_id: str | None = None,
@@ -362,13 +408,21 @@ def _knobs(row: ConfigModel | None) -> dict[str, Any] | None:
     return None if row is None else dict(row.knobs)
 
 
-def _measurement_model(record: MeasurementRecord) -> MeasurementModel:
-    values = {f: getattr(record, f) for f in MeasurementRecord.__dataclass_fields__}
-    values["samples"] = list(record.samples)
-    values["uid"] = record.uid or uuid.uuid4().hex
-    values["created_at"] = record.created_at or utcnow()
-    return MeasurementModel(**values)
-
-
-def _measurement_row(model: MeasurementModel) -> MeasurementRow:
-    return from_orm(MeasurementRow, model)
+def _measurements(rows: Iterable[Any]) -> list[Measurement]:
+    """Measurements from ``(MeasurementModel, knobs)`` rows; rows of unknown configs are left out."""
+    configs: dict[str, Config | None] = {}
+    out, skipped = [], 0
+    for model, knobs in rows:
+        if model.config_id not in configs:
+            try:
+                configs[model.config_id] = Config.from_dict(dict(knobs))
+            except (TypeError, ValueError):
+                configs[model.config_id] = None
+        config = configs[model.config_id]
+        if config is None:
+            skipped += 1
+            continue
+        out.append(from_values({c.name: getattr(model, c.name) for c in MEASUREMENT_COLUMNS}, config))
+    if skipped:
+        _logger.info("left out %d measurements of configs this version cannot build", skipped)
+    return out

@@ -35,7 +35,7 @@ from ._document import (
     parse_sections,
 )
 from ._models import ConfigModel, MachineModel, MeasurementModel, ProfileModel, WorkloadModel, utcnow
-from ._records import SOURCES, MeasurementRecord
+from ._records import SOURCES
 from ._storage import Storage
 
 __all__ = [
@@ -49,8 +49,9 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "autotune-export"
-EXPORT_VERSION = 1
-"""Version of the document layout; a reader refuses documents newer than the one it knows."""
+EXPORT_VERSION = 2
+"""Version of the document layout; a reader refuses documents newer than the one it knows and
+converts version-1 documents (schema 1 measurements) as the schema migration does."""
 
 _SECTIONS = ("machines", "workloads", "configs", "measurements", "profiles")
 _BATCH = 500  # ids per IN (...) query: far below every driver's parameter limit
@@ -83,7 +84,7 @@ def export_results(
     machine_id: str | None = None,
     workload_id: str | None = None,
     source: str | None = None,
-    status: Outcome | str | None = None,
+    outcome: Outcome | str | None = None,
 ) -> dict[str, Any]:
     """Export measurements and the rows they reference as a JSON-safe document.
 
@@ -94,13 +95,13 @@ def export_results(
 
     Args:
         path: also write the document there as JSON (gzip-compressed when the name ends in ``.gz``).
-        machine_id, workload_id, source, status: keep only measurements matching all of them.
+        machine_id, workload_id, source, outcome: keep only measurements matching all of them.
 
     Raises:
-        ValueError: ``source`` or ``status`` is not a known value.
+        ValueError: ``source`` or ``outcome`` is not a known value.
         StorageError: the database cannot be read.
     """
-    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, status=status)
+    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, outcome=outcome)
     schema_version = store.schema_version()
     with store.session(read_only=True) as session:
         measurements = session.scalars(select(MeasurementModel).where(*where).order_by(MeasurementModel.id)).all()
@@ -132,20 +133,20 @@ def export_results(
 
 
 def measurement_filters(
-    *, machine_id: str | None, workload_id: str | None, source: str | None, status: Outcome | str | None
+    *, machine_id: str | None, workload_id: str | None, source: str | None, outcome: Outcome | str | None
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses on measurements for the filters that are set (shared with the run table)."""
     if source is not None and source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES} or None, got {source!r}")
-    if status is not None:
+    if outcome is not None:
         try:
-            status = Outcome(status)
+            outcome = Outcome(outcome)
         except ValueError:
-            raise ValueError(f"status must be an Outcome or one of {[o.value for o in Outcome]}, "
-                             f"got {status!r}") from None
+            raise ValueError(f"outcome must be an Outcome or one of {[o.value for o in Outcome]}, "
+                             f"got {outcome!r}") from None
     where: list[ColumnElement[bool]] = []
     for column, value in ((MeasurementModel.machine_id, machine_id), (MeasurementModel.workload_id, workload_id),
-                          (MeasurementModel.source, source), (MeasurementModel.status, status)):
+                          (MeasurementModel.source, source), (MeasurementModel.outcome, outcome)):
         if value is not None:
             where.append(column == value)
     return where
@@ -233,7 +234,7 @@ def _parse(document: object) -> Parsed:
     for key in _SECTIONS:
         if not isinstance(document[key], list):
             raise ValueError(f"document {key!r} must be a list, got {type(document[key]).__name__}")
-    return parse_sections(document)
+    return parse_sections(document, version)
 
 
 def _write(session: Session, doc: Parsed) -> TransferCounts:
@@ -254,8 +255,8 @@ def _write(session: Session, doc: Parsed) -> TransferCounts:
         _insert(session, model, new)
         added[section] = len(new)
 
-    known_uids = _existing(session, MeasurementModel.uid, [m.uid for m in doc.measurements])
-    measurements = [_measurement_values(m) for m in doc.measurements if m.uid not in known_uids]
+    known_uids = _existing(session, MeasurementModel.uid, [m["uid"] for m in doc.measurements])
+    measurements = [m for m in doc.measurements if m["uid"] not in known_uids]
     _insert(session, MeasurementModel, measurements)
 
     profile_machines = {p["machine_id"] for p in doc.profiles}
@@ -288,13 +289,6 @@ def _existing(session: Session, column: InstrumentedAttribute[Any], keys: Iterab
 def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
     if rows:  # an executemany with no rows would be a single INSERT of nothing
         session.execute(insert(model), rows)
-
-
-def _measurement_values(record: MeasurementRecord) -> dict[str, Any]:
-    values = {name: getattr(record, name) for name in MeasurementRecord.__dataclass_fields__}
-    values["samples"] = list(record.samples)
-    values["session_id"] = None  # sessions are local to the database they ran in
-    return values
 
 
 def _profile_key(machine_id: str, created_at: datetime.datetime, results: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,19 +1,16 @@
-"""Offline tuning sessions: strategy choice, budgets, resume, final re-measurement."""
+"""Offline tuning sessions: strategy choice, budgets, resume, final re-measurement, suites under one budget."""
 
-from ._record import RecordContext, library_versions, record_measurement, register_context, register_machine
 from ._report import TuningReport
+from ._suite import SuiteRun, tune_suite
 from ._tune import BRUTE_FORCE_THRESHOLD, DEFAULT_TRIALS, SAMPLERS, pick_best, tune
 
 __all__ = [
     "BRUTE_FORCE_THRESHOLD",
     "DEFAULT_TRIALS",
     "SAMPLERS",
-    "RecordContext",
+    "SuiteRun",
     "TuningReport",
-    "library_versions",
     "pick_best",
-    "record_measurement",
-    "register_context",
-    "register_machine",
     "tune",
+    "tune_suite",
 ]

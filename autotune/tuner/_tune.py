@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import statistics
@@ -16,12 +17,12 @@ from scipy import stats
 from kernels import Config, Workload, workload_kind
 from kernels._validation import check_int, check_real
 
-from .._outcome import Outcome
+from .._errors import TuningError
+from .._outcome import Outcome, Source
 from ..features import machine_fingerprint, workload_features
-from ..measure import Measurement, MeasureOptions, compare_configs, measure, reference_result
+from ..measure import Measurement, MeasureOptions, check_options, compare_configs, config_key, measure, reference_result
 from ..space import SearchSpace, complexity, search_space
-from ..storage import Storage, open_storage
-from ._record import record_measurement, register_context
+from ..storage import ResultsLog, Storage, open_storage
 from ._report import TuningReport
 
 __all__ = ["BRUTE_FORCE_THRESHOLD", "SAMPLERS", "tune"]
@@ -39,40 +40,27 @@ FINAL_ROUNDS = 5
 
 @dataclass
 class _Seen:
-    """What the study already knows: config id -> (config, median or None)."""
+    """What the store already knows for this (machine, workload, n_sims): config id -> (config, median or None).
+
+    Read from the measurements table, the one record of what was measured (Optuna's trials only
+    point at it), so configs measured by earlier sessions, over other spaces too, are not measured again.
+    """
 
     medians: dict[str, tuple[Config, float | None]]
 
     @classmethod
-    def from_study(cls, study: optuna.Study) -> _Seen:
-        medians: dict[str, tuple[Config, float | None]] = {}
-        for t in study.get_trials(deepcopy=False):
-            cfg = t.user_attrs.get("config")
-            if cfg is None or t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
-                continue
-            value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
-            medians[t.user_attrs["config_id"]] = (Config.from_dict(cfg), value)
-        return cls(medians)
-
-    def add_stored(self, store: Storage, machine_id: str, workload_id: str, n_sims: int) -> int:
-        """Also count configs measured in earlier sessions of another study (e.g. over another space);
-        returns how many were added."""
+    def from_store(cls, store: Storage, machine_id: str, workload_id: str, n_sims: int) -> _Seen:
         found: dict[str, list[float | None]] = {}
         configs: dict[str, Config] = {}
-        for m in store.measurements(machine_id=machine_id, workload_id=workload_id, source="tune"):
-            if m.n_sims != n_sims or m.config_id in self.medians:
-                continue
-            if m.config_id not in configs:
-                knobs = store.config(m.config_id)
-                try:
-                    configs[m.config_id] = Config.from_dict(knobs or {})
-                except (ValueError, TypeError):
-                    continue
-            found.setdefault(m.config_id, []).append(m.median_s if m.status is Outcome.COMPLETE else None)
+        for m in store.measurements(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims,
+                                    source=Source.TUNE):
+            configs[m.config_id] = m.config
+            found.setdefault(m.config_id, []).append(m.steady_s if m.ok and m.steady_s is not None else None)
+        medians: dict[str, tuple[Config, float | None]] = {}
         for cid, values in found.items():
             done = [v for v in values if v is not None]
-            self.medians[cid] = (configs[cid], float(statistics.median(done)) if done else None)
-        return len(found)
+            medians[cid] = (configs[cid], float(statistics.median(done)) if done else None)
+        return cls(medians)
 
     def complete(self) -> list[tuple[Config, float]]:
         return sorted(((c, v) for c, v in self.medians.values() if v is not None), key=lambda cv: cv[1])
@@ -144,7 +132,8 @@ def tune(
             warm-started with the default config) or ``"random"``.
         seed: seed of the sampler.
         space: a custom :class:`SearchSpace` (default: :func:`autotune.space.search_space`).
-        measure_options: see :class:`MeasureOptions`.
+        measure_options: see :class:`MeasureOptions`; by default every config is measured in its own
+            process, so a config that hangs (TIMED_OUT) or crashes (FAILED) is recorded and tuning goes on.
         progress: show a progress bar (default: when stderr is a terminal).
         finalists: how many of the fastest configs are re-measured side by side at the end.
 
@@ -153,6 +142,7 @@ def tune(
 
     Raises:
         ValueError: bad arguments (zero budget, unknown sampler, ...), naming the argument.
+        autotune.TuningError: no config completed.
         autotune.StorageError: the results database cannot be used.
     """
     workload_kind(workload)
@@ -161,10 +151,19 @@ def tune(
     budget_seconds = _check_budget("budget_seconds", budget_seconds, integer=False)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
-    finalists = check_int("", "finalists", finalists, low=1)
+    finalists = check_int("", "finalists", finalists, low=1, high=1000)
+    if seed is not None:
+        seed = check_int("", "seed", seed, low=0, high=2**32 - 1)
+    if space is not None and not isinstance(space, SearchSpace):
+        raise ValueError(f"space must be an autotune.space.SearchSpace (see autotune.search_space) or None, "
+                         f"got {space!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"progress must be True, False or None, got {progress!r}")
+    if storage is not None and not isinstance(storage, str | Storage):
+        raise ValueError(f"storage must be a database URL, an autotune.storage.Storage or None, got {storage!r}")
+    options = check_options(measure_options)
     store = storage if isinstance(storage, Storage) else open_storage(storage)
-    session = _Session(workload, n_sims, store, space or search_space(workload, n_sims),
-                       measure_options or MeasureOptions())
+    session = _Session(workload, n_sims, store, space or search_space(workload, n_sims), options)
     kind = sampler if sampler != "auto" else ("brute" if len(session.valid) <= BRUTE_FORCE_THRESHOLD else "tpe")
     # Our progress bar and log lines report trials; Optuna's per-trial INFO lines would repeat them.
     verbosity = optuna.logging.get_verbosity()
@@ -173,6 +172,12 @@ def tune(
         session.open(kind, seed, budget_trials, budget_seconds)
         session.search(progress)
         return session.finish(finalists)
+    except TuningError:
+        raise
+    except BaseException as exc:  # interrupted or broken: the session must not stay "running"
+        with contextlib.suppress(Exception):
+            session.fail(f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         optuna.logging.set_verbosity(verbosity)
 
@@ -192,6 +197,27 @@ def _fits_space(storage: optuna.storages.BaseStorage, study_name: str, space: Se
     return True
 
 
+def _fail_orphan_trials(study: optuna.Study, store: Storage) -> int:
+    """Mark trials left RUNNING by a session that is no longer running (its process died) as FAIL."""
+    states: dict[int, str | None] = {}
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        sid = trial.user_attrs.get("session_id")
+        if isinstance(sid, int) and sid not in states:
+            row = store.tuning_session(sid)
+            states[sid] = None if row is None else row.status
+        if states.get(sid) != "running":
+            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            failed += 1
+    return failed
+
+
+def _queued(study: optuna.Study) -> list[dict[str, object]]:
+    """The params of the study's WAITING (enqueued, not yet started) trials."""
+    return [t.system_attrs.get("fixed_params", t.params)
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))]
+
+
 class _Session:
     """One tuning session: the study, the store rows, the budget and what has been measured."""
 
@@ -204,10 +230,12 @@ class _Session:
             raise ValueError("the search space has no valid config under its constraints")
         self.machine = machine_fingerprint()
         self.features = workload_features(workload, n_sims)
+        self.log = ResultsLog(store, self.machine)
         self.study_name = f"autotune:{self.machine.machine_id}:{self.features.key}"
         self.outcomes: Counter[str] = Counter()
         self.history: list[tuple[int, float, float]] = []
         self.trials = 0
+        self.session_id: int | None = None
 
     def open(self, kind: str, seed: int | None, budget_trials: int | None, budget_seconds: float | None) -> None:
         """Create or resume the study, register the rows, queue the configs to try first."""
@@ -219,26 +247,38 @@ class _Session:
         self.study = optuna.create_study(study_name=self.study_name, storage=storage,
                                          direction="minimize", sampler=_make_sampler(kind, seed),
                                          load_if_exists=True)
-        self.seen = _Seen.from_study(self.study)
-        self.seen.add_stored(self.store, self.machine.machine_id, self.features.key, self.n_sims)
-        self.context = register_context(self.store, self.machine, self.features)
+        self.log.register_workload(self.features)
+        dead = self.store.fail_dead_sessions(self.machine.machine_id, self.features.key)
+        orphans = _fail_orphan_trials(self.study, self.store)
+        if dead or orphans:
+            log.warning("resuming after %d dead session(s): %d trial(s) left running were marked failed",
+                        len(dead), orphans)
+        self.seen = _Seen.from_store(self.store, self.machine.machine_id, self.features.key, self.n_sims)
         self.session_id = self.store.create_session(
             self.machine.machine_id, self.features.key, n_sims=self.n_sims, study_name=self.study_name,
             sampler=kind, budget={"trials": budget_trials, "seconds": budget_seconds})
-        unseen = [c for c in self.valid if self.context.config_id(c) not in self.seen.medians]
+        unseen = [c for c in self.valid if config_key(c) not in self.seen.medians]
+        queued = _queued(self.study)
         if kind == "brute":
-            for c in unseen:  # brute force: every valid config not yet measured, simplest first
-                self.study.enqueue_trial(SearchSpace.params_of(c), skip_if_exists=True)
+            for c in unseen:  # brute force: every valid config not yet measured nor queued, simplest first
+                if SearchSpace.params_of(c) not in queued:
+                    self.study.enqueue_trial(SearchSpace.params_of(c))
             if budget_trials is None:
                 budget_trials = len(unseen)
         else:
             default = Config()
-            if default in unseen:  # warm start: the default is the first trial
-                self.study.enqueue_trial(SearchSpace.params_of(default), skip_if_exists=True)
+            if default in unseen and SearchSpace.params_of(default) not in queued:
+                self.study.enqueue_trial(SearchSpace.params_of(default))  # warm start: the default first
             if budget_trials is None and budget_seconds is None:
                 budget_trials = DEFAULT_TRIALS
         self.budget_trials = budget_trials
         self.reference = reference_result(self.workload, self.n_sims, seed=self.options.seed)
+
+    def fail(self, why: str) -> None:
+        """Mark the session failed (it stopped before finishing)."""
+        if self.session_id is not None:
+            self.store.finish_session(self.session_id, status="failed",
+                                      report={"outcomes": dict(self.outcomes), "failed_reason": why})
 
     def _budget_left(self) -> bool:
         if self.budget_trials is not None and self.trials >= self.budget_trials:
@@ -249,6 +289,7 @@ class _Session:
 
     def _run_trial(self) -> None:
         trial = self.study.ask()
+        trial.set_user_attr("session_id", self.session_id)
         self.trials += 1
         try:
             cfg = self.space.suggest(trial)
@@ -256,20 +297,16 @@ class _Session:
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             self.outcomes["pruned"] += 1
             return
-        cid = self.context.config_id(cfg)
-        trial.set_user_attr("config", cfg.to_dict())
-        trial.set_user_attr("config_id", cid)
+        cid = config_key(cfg)
         if cid in self.seen.medians:  # samplers may propose a config again: reuse, never re-measure
             self.outcomes["cached"] += 1
             value = self.seen.medians[cid][1]
         else:
             m = measure(self.workload, self.n_sims, cfg, reference=self.reference, options=self.options)
-            record_measurement(self.store, self.context, m, session_id=self.session_id, source="tune")
+            (m,) = self.log.write(self.features, [m], source=Source.TUNE, session_id=self.session_id)
+            trial.set_user_attr("measurement_uid", m.uid)
             self.outcomes[m.outcome.value] += 1
-            trial.set_user_attr("outcome", m.outcome.value)
-            if m.error:
-                trial.set_user_attr("error", m.error[:500])
-            value = m.median_s if m.ok else None
+            value = m.steady_s if m.ok else None
             self.seen.medians[cid] = (cfg, value)
         if value is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -297,24 +334,24 @@ class _Session:
         """Re-measure the fastest configs (and the default) side by side, pick, store and report."""
         complete = self.seen.complete()
         if not complete:
-            self.store.finish_session(self.session_id, status="failed", report={"outcomes": dict(self.outcomes)})
-            raise RuntimeError(f"no config completed in study {self.study_name!r}: {dict(self.outcomes)}")
+            self.fail("no config completed")
+            raise TuningError(f"no config completed in study {self.study_name!r}: {dict(self.outcomes)}")
         default = Config()
         top = [c for c, _ in complete[:finalists]]
-        default_ok = self.seen.medians.get(self.context.config_id(default), (None, None))[1] is not None
+        default_ok = self.seen.medians.get(config_key(default), (None, None))[1] is not None
         candidates = top + ([default] if default_ok and default not in top else [])
         # Side by side, so that drift in machine load hits all candidates alike.
         samples = compare_configs(self.workload, self.n_sims, candidates, rounds=FINAL_ROUNDS, seed=self.options.seed)
         samples = {c: s for c, s in samples.items() if s}
         if not samples:
-            self.store.finish_session(self.session_id, status="failed", report={"outcomes": dict(self.outcomes)})
-            raise RuntimeError(f"every finalist of study {self.study_name!r} failed when re-measured")
+            self.fail("every finalist failed when re-measured")
+            raise TuningError(f"every finalist of study {self.study_name!r} failed when re-measured")
         best = pick_best(samples)
         median = {c: float(statistics.median(s)) for c, s in samples.items()}
-        for c, s in samples.items():
-            m = Measurement(c, Outcome.COMPLETE, self.n_sims, median_s=median[c], samples=tuple(s))
-            record_measurement(self.store, self.context, m, session_id=self.session_id, source="tune")
-        search_best = self.seen.medians[self.context.config_id(best)][1]
+        self.log.write(self.features, [
+            Measurement(config=c, outcome=Outcome.COMPLETE, n_sims=self.n_sims, steady_s=median[c], samples=tuple(s))
+            for c, s in samples.items()], source=Source.TUNE, session_id=self.session_id)
+        search_best = self.seen.medians[config_key(best)][1]
         report = TuningReport(
             best_config=best,
             best_time_s=median[best],
@@ -333,7 +370,7 @@ class _Session:
             finalists=tuple(sorted(median.items(), key=lambda cv: cv[1])),
             history=tuple(self.history),
         )
-        self.store.finish_session(self.session_id, status="complete", best_config_id=self.context.config_id(best),
+        self.store.finish_session(self.session_id, status="complete", best_config_id=config_key(best),
                                   report=report.to_dict())
         log.info("tuning session %s done: %s", self.session_id, report.summary().replace("\n", "; "))
         return report
