@@ -182,7 +182,8 @@ def _members(archive: zipfile.ZipFile, payload_len: int) -> dict[str, zipfile.Zi
     infos = archive.infolist()
     names = [i.filename for i in infos]
     if len(set(names)) != len(names) or not set(names) <= allowed:
-        raise _PayloadError(f"unexpected or repeated members {sorted(set(n for n in names if n not in allowed))[:5]}")
+        odd = sorted({n for n in names if n not in allowed or names.count(n) > 1})
+        raise _PayloadError(f"unexpected or repeated members {[n[:40] for n in odd[:5]]}")
     for info in infos:
         if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise _PayloadError(f"{info.filename} is encrypted or compressed with an unsupported method")
