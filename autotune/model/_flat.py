@@ -20,10 +20,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FlatForest"]
+__all__ = ["MAX_DEPTH", "MAX_FEATURES", "MAX_NODES", "MAX_TREES", "FlatForest"]
 
 # Compact the still-moving (row, tree) pairs every this many levels.
 _COMPACT_EVERY = 4
+
+# Bounds on a forest read from bytes (:meth:`FlatForest.from_arrays`; ``save_model`` refuses to store
+# a model beyond them). They bound the memory and time of reading a hostile payload; every trained
+# forest lies far inside them (100 trees on 1,750 rows: 221k nodes, depth 24).
+MAX_NODES = 2**23
+"""Most nodes in one forest, all its trees together (100 trees fitted on ~60k rows; as loaded, about
+60 bytes a node: 0.5 GB)."""
+MAX_TREES = 4096
+"""Most trees in one forest (``n_estimators`` defaults to 100)."""
+MAX_DEPTH = 512
+"""Most edges on a root-to-leaf path (prediction takes one step per level; fitted trees reach a few
+dozen). Applies to fitted forests too."""
+MAX_FEATURES = 4096
+"""Most input columns (the imputer's statistics; autotune's layout has 56)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,21 +124,32 @@ class FlatForest:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> FlatForest:
         """Rebuild from :meth:`to_arrays` output, checking every index (the input may be hostile).
 
+        Sizes are checked against :data:`MAX_NODES`, :data:`MAX_TREES` and :data:`MAX_FEATURES`
+        before anything is converted, the structure is proven a forest of trees, and the depth is
+        bounded by :data:`MAX_DEPTH`, all in time linear in the number of nodes.
+
         Raises:
-            ValueError: an array is missing, of the wrong kind, or describes no valid forest.
+            ValueError: an array is missing, of the wrong kind or size, or describes no valid forest.
         """
         names = ("statistics", "feature", "threshold", "left", "right", "value", "roots")
         missing = [n for n in names if n not in arrays]
         if missing:
             raise ValueError(f"flat forest: missing arrays {missing}")
-        out: dict[str, np.ndarray] = {}
+        given: dict[str, np.ndarray] = {}
         for n in names:
             a = np.asarray(arrays[n])
             integral = n in ("feature", "left", "right", "roots")
-            if a.ndim != 1 or a.dtype.kind not in ("iu" if integral else "f"):
+            if a.ndim != 1 or a.dtype.kind not in ("iu" if integral else "f") or a.dtype.itemsize > 8:
                 raise ValueError(f"flat forest: {n} must be a 1-d {'integer' if integral else 'float'} array, "
                                  f"got {a.dtype} with shape {a.shape}")
-            out[n] = a.astype(np.intp if integral else np.float64)
+            given[n] = a
+        n_nodes = given["feature"].shape[0]
+        for n in ("threshold", "left", "right", "value"):
+            if given[n].shape != (n_nodes,):
+                raise ValueError(f"flat forest: {n} must have one entry per node ({n_nodes})")
+        _check_sizes(n_nodes, given["roots"].shape[0], given["statistics"].shape[0])
+        out = {n: a.astype(np.intp if n in ("feature", "left", "right", "roots") else np.float64)
+               for n, a in given.items()}
         return cls(**out)
 
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
@@ -170,13 +195,25 @@ class FlatForest:
 
 
 def _validate(forest: FlatForest) -> None:
+    """Check that the arrays describe a forest of binary trees, in O(nodes) time and memory.
+
+    Tree-ness is proven, not assumed: every inner node's two children come after it, inside its own
+    tree, and every node but the roots is the child of exactly one inner node (an in-degree count).
+    Following parents from any node then strictly decreases the index and ends at a node without a
+    parent, which can only be its tree's root: each tree is connected, acyclic and shares no node,
+    so a traversal visits every node once (a node with both children ``i + 1``, or two parents,
+    would make the paths, and the work of every traversal, exponential in the depth).
+    """
+    for name in ("feature", "threshold", "left", "right", "value", "roots", "statistics"):
+        if getattr(forest, name).ndim != 1:
+            raise ValueError(f"flat forest: {name} must be 1-d")
     n_nodes = forest.feature.shape[0]
     for name in ("threshold", "left", "right", "value"):
         if getattr(forest, name).shape != (n_nodes,):
             raise ValueError(f"flat forest: {name} must have one entry per node ({n_nodes})")
     if n_nodes == 0 or forest.roots.shape[0] == 0:
         raise ValueError("flat forest: no trees")
-    if forest.statistics.ndim != 1 or not np.all(np.isfinite(forest.statistics)):
+    if not np.all(np.isfinite(forest.statistics)):
         raise ValueError("flat forest: imputer statistics must be a finite 1-d array")
     roots = forest.roots
     if roots[0] != 0 or np.any(np.diff(roots) <= 0) or roots[-1] >= n_nodes:
@@ -184,21 +221,36 @@ def _validate(forest: FlatForest) -> None:
     ids = np.arange(n_nodes)
     leaf = forest.left == ids
     inner = ~leaf
-    tree_of = np.searchsorted(roots, ids, side="right")
-    for name in ("left", "right"):
-        child = getattr(forest, name)[inner]
-        # Children after their parent and inside the same tree: no cycles, no jumps between trees.
-        if np.any(child <= ids[inner]) or np.any(child >= n_nodes) or np.any(
-                np.searchsorted(roots, child, side="right") != tree_of[inner]):
-            raise ValueError(f"flat forest: {name} children must follow their parent within its tree")
     if np.any(forest.right[leaf] != ids[leaf]):
         raise ValueError("flat forest: a leaf must point to itself on both sides")
+    tree_of = np.repeat(np.arange(roots.shape[0]), np.diff(np.append(roots, n_nodes)))
+    parents = ids[inner]
+    for name in ("left", "right"):
+        child = getattr(forest, name)[inner]
+        # After their parent (no cycle), inside the node arrays, in the parent's tree.
+        if np.any(child <= parents) or np.any(child >= n_nodes) or np.any(tree_of[child] != tree_of[parents]):
+            raise ValueError(f"flat forest: {name} children must follow their parent within its tree")
+    n_parents = np.bincount(np.concatenate([forest.left[inner], forest.right[inner]]), minlength=n_nodes)
+    expected = np.ones(n_nodes, dtype=n_parents.dtype)
+    expected[roots] = 0
+    if not np.array_equal(n_parents, expected):
+        bad = int(np.flatnonzero(n_parents != expected)[0])
+        raise ValueError(f"flat forest: not a forest of trees (node {bad} is the child of {int(n_parents[bad])} "
+                         f"nodes, a {'root' if expected[bad] == 0 else 'node'} must have {int(expected[bad])})")
     if np.any((forest.feature < 0) | (forest.feature >= forest.statistics.shape[0])):
         raise ValueError("flat forest: feature indices out of range")
     if np.any(np.isnan(forest.threshold)) or not np.all(np.isfinite(forest.value)):
         raise ValueError("flat forest: thresholds must not be NaN and values must be finite")
     if np.any(forest.threshold[leaf] != np.inf):
         raise ValueError("flat forest: leaves must have an infinite threshold")
+
+
+def _check_sizes(n_nodes: int, n_trees: int, n_features: int) -> None:
+    """Refuse sizes beyond :data:`MAX_NODES`, :data:`MAX_TREES` and :data:`MAX_FEATURES` (nothing allocated yet)."""
+    for what, n, bound in (("nodes", n_nodes, MAX_NODES), ("trees", n_trees, MAX_TREES),
+                           ("features", n_features, MAX_FEATURES)):
+        if n > bound:
+            raise ValueError(f"flat forest: {n} {what}, more than the {bound} a stored forest may have")
 
 
 def _round_down_to_float32(threshold: np.ndarray) -> np.ndarray:
@@ -211,9 +263,13 @@ def _round_down_to_float32(threshold: np.ndarray) -> np.ndarray:
 
 
 def _max_depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:
+    """Edges on the longest root-to-leaf path: one step per level, each node visited once (the
+    arrays are proven trees by :func:`_validate`); refused beyond :data:`MAX_DEPTH`."""
     frontier, depth = roots[~leaf[roots]], 0
-    while frontier.size:  # children follow their parents, so this ends within n_nodes levels
+    while frontier.size:
         depth += 1
+        if depth > MAX_DEPTH:
+            raise ValueError(f"flat forest: a tree is deeper than {MAX_DEPTH} levels")
         nxt = np.concatenate([left[frontier], right[frontier]])
         frontier = nxt[~leaf[nxt]]
     return depth
