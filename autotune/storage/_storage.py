@@ -15,6 +15,7 @@ from .._errors import StorageError
 from .._outcome import Outcome
 from ._configs import config_columns, config_id
 from ._engine import Database, resolve_url
+from ._guard import check_sqlite_file
 from ._models import (
     ConfigModel,
     MachineModel,
@@ -48,7 +49,7 @@ _logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-def open_storage(url: str | None = None) -> Storage:
+def open_storage(url: str | None = None, *, adopt: bool = False) -> Storage:
     """Open (creating if new) the results database.
 
     A SQLite file this process cannot write (``sqlite:///file:/path/results.db?mode=ro&uri=true``,
@@ -60,13 +61,16 @@ def open_storage(url: str | None = None) -> Storage:
     Args:
         url: a SQLAlchemy URL or a file path ending in ``.db``; ``None`` reads the
             ``AUTOTUNE_STORAGE`` environment variable, else uses ``sqlite:///./results.db``.
+        adopt: add autotune's tables to an existing SQLite file that holds other tables
+            (and switch it to WAL journal mode). Without it such a file is refused unchanged.
 
     Raises:
-        StorageError: the URL is invalid, the database cannot be opened, or it is read-only
-            and holds no autotune tables.
+        StorageError: the URL is invalid, the database cannot be opened, the SQLite file is
+            another application's database (and ``adopt`` is false), or it is read-only and
+            holds no autotune tables.
         SchemaVersionError: the database was written with another schema version.
     """
-    return Storage(url)
+    return Storage(url, adopt=adopt)
 
 
 class Storage:
@@ -74,12 +78,15 @@ class Storage:
 
     Every method runs in its own transaction (retried if the database is busy); use
     :meth:`session` for anything else. One instance per process: open it again in a
-    child process from :attr:`url`. See :func:`open_storage` for ``url``.
+    child process from :attr:`url`. See :func:`open_storage` for ``url`` and ``adopt``.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, adopt: bool = False) -> None:
         self._db = Database(resolve_url(url))
         try:
+            if self._db.path is not None:
+                # Before the engine's first connection, which would switch the file to WAL.
+                check_sqlite_file(self._db, adopt=adopt)
             if self._db.read_only is not None:
                 self._open_read_only()
             else:
