@@ -1,7 +1,8 @@
 """The ``autotune`` command: tuning sessions, training, predictions, runs, fleets and reports.
 
-Every subcommand takes ``--storage URL`` (else ``$AUTOTUNE_STORAGE``, else ``./results.db``)
-and, where its output is data, ``--json``. Bad input exits with status 2 and one line naming
+Every subcommand takes ``--storage URL`` (else ``$AUTOTUNE_STORAGE``, else ``./results.db``),
+``--adopt-database`` (to use a SQLite file that holds other tables) and, where its output is
+data, ``--json``. Bad input exits with status 2 and one line naming
 what is wrong; a failure while working exits with status 1.
 """
 
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--storage", metavar="URL",
                         help="results database: a SQLAlchemy URL or a .db path (default: $AUTOTUNE_STORAGE, "
                              "else ./results.db)")
+    common.add_argument("--adopt-database", action="store_true",
+                        help="use a SQLite file that holds other tables: add autotune's tables to it "
+                             "(refused without this flag)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -142,6 +146,27 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outcome", "--status", dest="status", help="one outcome (complete, failed, rejected, timed_out)")
 
 
+def _database_failure(exc: Exception, storage: str | None) -> str | None:
+    """One line for a database error that escaped the storage layer's conversion, else ``None``."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from ..storage import resolve_url
+
+    optuna_exceptions = sys.modules.get("optuna.exceptions")
+    cause: BaseException | None = exc
+    if optuna_exceptions is not None and isinstance(exc, optuna_exceptions.StorageInternalError):
+        cause = exc.__cause__ or exc.__context__
+    elif not isinstance(exc, SQLAlchemyError):
+        return None
+    if isinstance(cause, DBAPIError) and cause.orig is not None:
+        cause = cause.orig
+    try:
+        where = f"results database {resolve_url(storage).render_as_string(hide_password=True)}"
+    except AutotuneError:
+        where = "results database"
+    return f"{where}: {type(cause).__name__}: {cause}" if cause is not None else f"{where}: {exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
@@ -161,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except AutotuneError as exc:
         print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        message = _database_failure(exc, args.storage)
+        if message is None:
+            raise
+        print(f"autotune {args.command}: error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"autotune {args.command}: interrupted", file=sys.stderr)

@@ -25,7 +25,7 @@ __all__ = [
 
 
 def _store(args: argparse.Namespace) -> Storage:
-    return open_storage(args.storage)
+    return open_storage(args.storage, adopt=args.adopt_database)
 
 
 def _entries(spec: SpecFile, only: list[str] | None) -> list[tuple[SuiteEntry, int | None]]:

@@ -11,6 +11,15 @@ workers, online recording from many jobs). What makes that robust:
   the busy timeout ever applying, because SQLite cannot upgrade a stale read snapshot;
 * as a last resort, :meth:`Database.transact` retries a whole transaction with backoff on
   a "locked"/"busy" error.
+
+A SQLite file that this process cannot write (``mode=ro`` in a ``file:`` URI, a file it may
+not write, a read-only file system) is opened read-only: its engine connects with
+``mode=ro`` (plus ``immutable=1`` on a read-only file system, where SQLite could not create
+the ``-shm`` file that reading a WAL database needs), never switches the journal mode, and a
+write fails with a :class:`StorageError` that says the database is read-only and why.
+
+An in-memory database (``sqlite://``, ``sqlite:///:memory:``) lives in one connection that
+every thread of the process shares (``StaticPool``); it is gone once the engine is disposed.
 """
 
 from __future__ import annotations
@@ -23,10 +32,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import asbool
 
 from .._errors import StorageError
 
@@ -45,6 +57,7 @@ _EXPECTED = (
 _READ_ONLY = "autotune_read_only"  # execution option: begin a deferred (reading) transaction
 _RETRIES = 5
 _BACKOFF_S = 0.05
+_SQLITE_READONLY = 8  # the primary result code of "attempt to write a readonly database"
 
 T = TypeVar("T")
 
@@ -84,12 +97,41 @@ def resolve_url(url: str | None = None) -> URL:
     return parsed
 
 
+def _query(url: URL, key: str) -> str:
+    value = url.query.get(key, "")
+    return value[-1] if isinstance(value, tuple) else value
+
+
+def _is_uri(url: URL) -> bool:
+    """Whether a SQLite URL passes its database to the driver as a ``file:`` URI (``?uri=true``)."""
+    return asbool(_query(url, "uri") or False) and (url.database or "").startswith("file:")
+
+
+def _uri_path(uri: str) -> str:
+    """The file path of a SQLite ``file:`` URI (``file:rel.db``, ``file:/abs.db``, ``file:///abs.db``)."""
+    rest = uri[len("file:"):]
+    if rest.startswith("//"):  # an authority: empty or "localhost"
+        slash = rest.find("/", 2)
+        rest = rest[slash:] if slash >= 0 else ""
+    return unquote(rest)
+
+
 def _is_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or (url.database or "").startswith("file:")
+    if url.database in (None, "", ":memory:"):
+        return True
+    if _is_uri(url):
+        return _uri_path(url.database or "") in ("", ":memory:") or _query(url, "mode") == "memory"
+    return False
+
+
+def _sqlite_path(url: URL) -> Path:
+    database = url.database or ""
+    return Path(_uri_path(database) if _is_uri(url) else database)
 
 
 def _sqlite_file_url(url: URL, path_text: str) -> URL:
-    path = Path(path_text).expanduser()
+    is_uri = _is_uri(url)
+    path = Path(_uri_path(path_text) if is_uri else path_text).expanduser()
     path = (Path.cwd() / path if not path.is_absolute() else path).resolve()
     if not path.parent.is_dir():
         raise StorageError(
@@ -98,7 +140,46 @@ def _sqlite_file_url(url: URL, path_text: str) -> URL:
         )
     if path.is_dir():
         raise StorageError(f"cannot open results database {path}: it is a directory, expected a file like results.db")
-    return url.set(database=str(path))
+    return url.set(database=_file_uri(path) if is_uri else str(path))
+
+
+def _file_uri(path: Path) -> str:
+    return "file:" + quote(str(path), safe="/")
+
+
+def _on_read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path if path.exists() else path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _read_only_options(path: Path) -> dict[str, str]:
+    return {"mode": "ro", "immutable": "1"} if _on_read_only_fs(path) else {"mode": "ro"}
+
+
+def _read_only_reason(url: URL, path: Path) -> str | None:
+    """Why this process cannot write the SQLite file at ``path``, or ``None`` if it can (as far as is cheap to tell).
+
+    A file in a directory that is not writable can still be written in WAL mode while its
+    ``-wal``/``-shm`` files exist, so the directory alone does not make it read-only here.
+    """
+    if _is_uri(url) and _query(url, "mode") == "ro":
+        return "the URL opens it with mode=ro"
+    if _is_uri(url) and asbool(_query(url, "immutable") or False):
+        return "the URL opens it with immutable=1"
+    if _on_read_only_fs(path):
+        return "it is on a read-only file system"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "this process may not write the file: its owner, permissions or immutable flag forbid it"
+    return None
+
+
+def _is_read_only_error(detail: BaseException) -> bool:
+    code = getattr(detail, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == _SQLITE_READONLY:
+        return True
+    return "readonly database" in str(detail).lower()
 
 
 def _is_lock_error(err: BaseException) -> bool:
@@ -109,17 +190,41 @@ def _is_lock_error(err: BaseException) -> bool:
 
 
 class Database:
-    """An engine on one database URL plus its session scope. Not shared across processes."""
+    """An engine on one database URL plus its session scope. Not shared across processes.
+
+    Attributes:
+        path: the SQLite file, ``None`` for an in-memory or non-SQLite database.
+        is_memory: an in-memory SQLite database (one connection shared by every thread).
+        read_only: why the SQLite file cannot be written here, ``None`` if it can. Reading a
+            read-only database works; writing raises :class:`StorageError` saying so.
+
+    Raises:
+        StorageError: the driver is missing, or a SQLite file does not exist and cannot be
+            created (read-only URL, directory on a read-only file system or not writable).
+    """
 
     def __init__(self, url: URL) -> None:
         self.url = url
         self.shown_url = url.render_as_string(hide_password=True)
         self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.is_memory = self.is_sqlite and _is_memory(url)
+        self.path: Path | None = _sqlite_path(url) if self.is_sqlite and not self.is_memory else None
+        self.read_only: str | None = None
+        engine_url = url
         kwargs: dict[str, Any] = {}
-        if self.is_sqlite:
+        if self.is_memory:
+            # One connection for the whole process: each new connection would be a new, empty database.
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
+            kwargs["poolclass"] = StaticPool
+        elif self.path is not None:
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
+            self.read_only = _read_only_reason(url, self.path)
+            _check_creatable(self.path, self.read_only)
+            if self.read_only is not None:
+                engine_url = url.set(database=_file_uri(self.path),
+                                     query={**url.query, "uri": "true", **_read_only_options(self.path)})
         try:
-            self.engine: Engine = create_engine(url, **kwargs)
+            self.engine: Engine = create_engine(engine_url, **kwargs)
         except ImportError as err:
             raise StorageError(
                 f"the database driver for {self.shown_url!r} is not installed ({err}); "
@@ -128,12 +233,36 @@ class Database:
         except exc.SQLAlchemyError as err:
             raise StorageError(f"cannot create an engine for {self.shown_url!r}: {err}; {_EXPECTED}") from err
         if self.is_sqlite:
-            _install_sqlite_hooks(self.engine)
+            _install_sqlite_hooks(self.engine, writable=self.read_only is None)
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
 
-    def error(self, err: exc.SQLAlchemyError) -> StorageError:
-        """A StorageError that names the database and the driver's own message (not the SQL)."""
+    def read_only_uri(self) -> str:
+        """A SQLite ``file:`` URI that opens :attr:`path` read-only and changes nothing in it.
+
+        ``immutable=1`` on a read-only file system: there SQLite cannot create the ``-shm``
+        file that reading a WAL database needs, and nothing on that mount can change the file.
+        """
+        if self.path is None:
+            raise StorageError(f"results database {self.shown_url} is not a SQLite file")
+        return _file_uri(self.path) + "?" + "&".join(f"{k}={v}" for k, v in _read_only_options(self.path).items())
+
+    def error(self, err: BaseException) -> StorageError:
+        """A StorageError that names the database and the driver's own message (not the SQL).
+
+        A write refused because the SQLite file is read-only says so, and why.
+        """
         detail = err.orig if isinstance(err, exc.DBAPIError) and err.orig is not None else err
+        if self.path is not None and _is_read_only_error(detail):
+            reason = self.read_only or _read_only_reason(self.url, self.path) or "SQLite refused the write"
+            return StorageError(
+                f"cannot write to results database {self.path}: it is read-only ({reason}; SQLite: {detail}). "
+                "Reading it works; to record results, use a writable copy or point the storage URL elsewhere"
+            )
+        if self.path is not None and "unable to open database file" in str(detail):
+            return StorageError(
+                f"results database {self.shown_url}: {type(err).__name__}: {detail} (SQLite must open the file "
+                f"and create its -wal/-shm/-journal files in {self.path.parent}: is that directory writable?)"
+            )
         return StorageError(f"results database {self.shown_url}: {type(err).__name__}: {detail}")
 
     @contextlib.contextmanager
@@ -190,7 +319,20 @@ class Database:
         self.engine.dispose()
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _check_creatable(path: Path, read_only: str | None) -> None:
+    """Refuse at once a SQLite file that does not exist and cannot be created."""
+    if path.exists():
+        return
+    if read_only is not None:
+        raise StorageError(f"results database {path} does not exist, and cannot be created: {read_only}")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"cannot create results database {path}: this process may not write its directory {path.parent}"
+        )
+
+
+def _install_sqlite_hooks(engine: Engine, *, writable: bool) -> None:
+    """Per-connection settings; a read-only connection gets no journal-mode change and no BEGIN IMMEDIATE."""
     busy_ms = int(BUSY_TIMEOUT_S * 1000)
 
     @event.listens_for(engine, "connect")
@@ -201,6 +343,8 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
+            if not writable:
+                return
             mode = cursor.execute("PRAGMA journal_mode").fetchone()[0].lower()
             if mode not in ("wal", "memory"):
                 cursor.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
@@ -214,4 +358,4 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if read_only or not writable else "BEGIN IMMEDIATE")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
@@ -14,7 +16,7 @@ from ._engine import BUSY_TIMEOUT_S, Database
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["rdb_storage"]
+__all__ = ["optuna_errors", "rdb_storage"]
 
 _CREATE_ATTEMPTS = 8
 
@@ -25,11 +27,20 @@ def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
     Optuna keeps its own engine and tables (``studies``, ``trials``, ``version_info``, ...);
     none clash with ours. Its engine uses the sqlite3 module's default transaction handling,
     which begins a transaction only at the first write, so the busy timeout covers its writes.
+
+    Raises:
+        StorageError: the database is in memory (Optuna's own engine would see another, empty
+            one), read-only (a study is written as it runs), or cannot be opened.
     """
     import optuna  # imported here: only tuning needs it
 
-    if db.is_sqlite and db.url.database in (None, "", ":memory:"):
+    if db.is_memory:
         raise StorageError("an in-memory SQLite database cannot be shared with Optuna; use a file")
+    if db.read_only is not None:
+        raise StorageError(
+            f"cannot tune into results database {db.path}: it is read-only ({db.read_only}), and tuning "
+            "writes its Optuna study and measurements there; use a writable copy or point the storage URL elsewhere"
+        )
     engine_kwargs: dict[str, Any] = {}
     if db.is_sqlite:
         engine_kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
@@ -46,3 +57,36 @@ def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
         except exc.SQLAlchemyError as err:
             raise db.error(err) from err
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def optuna_errors(db: Database) -> Iterator[None]:
+    """Turn the storage errors of Optuna calls (``create_study``, ``ask``, ``tell``, ...) into StorageError.
+
+    ``optuna.exceptions.StorageInternalError`` (which wraps the SQLAlchemy error) and SQLAlchemy
+    errors Optuna lets through leave as :class:`StorageError` naming the database and the
+    driver's message (a read-only file says so); the original is kept as ``__cause__``. Other
+    exceptions (``DuplicatedStudyError``, ``TrialPruned``, ...) pass through unchanged.
+    """
+    from optuna.exceptions import StorageInternalError
+
+    try:
+        yield
+    except StorageInternalError as err:
+        cause = _sqlalchemy_cause(err)
+        if cause is not None:
+            raise db.error(cause) from err
+        raise StorageError(f"results database {db.shown_url}: Optuna storage error: {err}") from err
+    except exc.SQLAlchemyError as err:
+        raise db.error(err) from err
+
+
+def _sqlalchemy_cause(err: BaseException) -> exc.SQLAlchemyError | None:
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, exc.SQLAlchemyError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -17,6 +17,7 @@ from .._outcome import Outcome, Source
 from ..measure import Measurement, config_key
 from ._configs import config_columns, config_id
 from ._engine import Database, resolve_url
+from ._guard import check_sqlite_file
 from ._mapping import MEASUREMENT_COLUMNS, from_values, to_values
 from ._models import (
     ConfigModel,
@@ -28,7 +29,7 @@ from ._models import (
     WorkloadModel,
     utcnow,
 )
-from ._optuna import rdb_storage
+from ._optuna import optuna_errors, rdb_storage
 from ._process import process_alive, process_identity
 from ._records import (
     MachineRow,
@@ -50,18 +51,28 @@ _logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-def open_storage(url: str | None = None) -> Storage:
+def open_storage(url: str | None = None, *, adopt: bool = False) -> Storage:
     """Open (creating if new) the results database.
+
+    A SQLite file this process cannot write (``sqlite:///file:/path/results.db?mode=ro&uri=true``,
+    a file it may not write, a read-only file system) opens read-only if it already is an
+    autotune database: reading works, and every write raises :class:`StorageError` saying
+    that the database is read-only and why. ``sqlite://`` is an in-memory database private
+    to this process (and to this Storage), gone once it is closed.
 
     Args:
         url: a SQLAlchemy URL or a file path ending in ``.db``; ``None`` reads the
             ``AUTOTUNE_STORAGE`` environment variable, else uses ``sqlite:///./results.db``.
+        adopt: add autotune's tables to an existing SQLite file that holds other tables
+            (and switch it to WAL journal mode). Without it such a file is refused unchanged.
 
     Raises:
-        StorageError: the URL is invalid or the database cannot be opened.
+        StorageError: the URL is invalid, the database cannot be opened, the SQLite file is
+            another application's database (and ``adopt`` is false), or it is read-only and
+            holds no autotune tables.
         SchemaVersionError: the database was written with another schema version.
     """
-    return Storage(url)
+    return Storage(url, adopt=adopt)
 
 
 class Storage:
@@ -69,18 +80,39 @@ class Storage:
 
     Every method runs in its own transaction (retried if the database is busy); use
     :meth:`session` for anything else. One instance per process: open it again in a
-    child process from :attr:`url`.
+    child process from :attr:`url`. See :func:`open_storage` for ``url`` and ``adopt``.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, adopt: bool = False) -> None:
         self._db = Database(resolve_url(url))
         try:
-            # One write transaction (BEGIN IMMEDIATE on SQLite): processes opening a new file together create it once.
-            self._db.transact(lambda s: ensure_schema(s.connection(), self._db.shown_url))
+            if self._db.path is not None:
+                # Before the engine's first connection, which would switch the file to WAL.
+                check_sqlite_file(self._db, adopt=adopt)
+            if self._db.read_only is not None:
+                self._open_read_only()
+            else:
+                # One write transaction (BEGIN IMMEDIATE on SQLite): processes opening a new file create it once.
+                self._db.transact(lambda s: ensure_schema(s.connection(), self._db.shown_url))
         except BaseException:
             self._db.dispose()
             raise
         _logger.debug("opened results database %s", self._db.shown_url)
+
+    def _open_read_only(self) -> None:
+        version = self._db.transact(lambda s: read_schema_version(s.connection()), read_only=True)
+        if version is None:
+            raise StorageError(
+                f"results database {self._db.path} is read-only ({self._db.read_only}) and holds no autotune "
+                "tables: there is nothing to read, and they cannot be created; open a writable file"
+            )
+        self._db.transact(lambda s: ensure_schema(s.connection(), self._db.shown_url), read_only=True)
+        _logger.info("results database %s is read-only (%s): opened for reading", self._db.path, self._db.read_only)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the database was opened read-only (every write raises :class:`StorageError`)."""
+        return self._db.read_only is not None
 
     @property
     def url(self) -> str:
@@ -376,8 +408,20 @@ class Storage:
         """An Optuna RDBStorage on this same database, so studies sit beside our tables.
 
         ``optuna-dashboard <url>`` then shows the studies of a results database.
+
+        Raises:
+            StorageError: the database is in memory or read-only, or cannot be opened.
         """
         return rdb_storage(self._db)
+
+    def optuna_errors(self) -> contextlib.AbstractContextManager[None]:
+        """A context for Optuna calls on :meth:`optuna_storage` that raises StorageError for storage failures.
+
+        ``with store.optuna_errors(): study = optuna.create_study(storage=rdb, ...)`` (likewise
+        ``ask``, ``tell``, ``load_study``): Optuna's ``StorageInternalError`` and SQLAlchemy errors
+        become :class:`StorageError` naming this database and the cause (e.g. read-only).
+        """
+        return optuna_errors(self._db)
 
     def _get(self, model: type[Any], key: object, row_cls: type[R]) -> R | None:
         # ORM objects are built inside each transaction (never reused), so a retried one starts clean.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from autotune import StorageError
 from autotune.storage import DEFAULT_URL, ENV_VAR, open_storage, resolve_url
+
+from ._data import MACHINE, record, seed
 
 
 def test_argument_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,3 +104,17 @@ def test_file_that_is_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=r"junk\.db.*file is not a database") as info:
         open_storage(str(path))
     assert info.value.__cause__ is not None
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"])
+def test_in_memory_database_keeps_what_is_written(url: str) -> None:
+    """One connection shared by the whole process: every thread and transaction sees the same data."""
+    with open_storage(url) as store:
+        cid = seed(store)
+        ids: list[int] = []
+        worker = threading.Thread(target=lambda: ids.append(store.add_measurement(record(cid))))
+        worker.start()
+        worker.join()
+        [row] = store.measurements()
+        assert row.id == ids[0] and row.config_id == cid and row.machine_id == MACHINE
+        assert store.machine(MACHINE) is not None and store.config(cid) is not None
