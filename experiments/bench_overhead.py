@@ -39,7 +39,7 @@ def run(calls: int) -> dict:
     untuned = EuropeanOption(100.0, 120.0, 2.0, 0.01, 0.3, kind="put")
     space = search_space(tuned, 20_000, backends=("numpy", "numba"), qmc=(False,))
     tune(tuned, 20_000, storage=url, space=space, sampler="brute", progress=False,
-         measure_options=MeasureOptions(min_repeats=2, max_repeats=3, min_total_s=0.0))
+         measure_options=MeasureOptions(min_repeats=2, max_repeats=3, min_total_s=0.0, isolate=False))
     with open_storage(url) as store:
         train(store)
     out = {}

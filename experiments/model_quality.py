@@ -62,7 +62,7 @@ JAX_PORTFOLIOS = 7
 _FIRST_PORTFOLIOS = [(w, n) for w, n in TRAINING if isinstance(w, Portfolio)][:JAX_PORTFOLIOS] + \
     [(w, n) for w, n in HELD_OUT if isinstance(w, Portfolio)]
 
-OPTIONS = MeasureOptions(min_repeats=3, max_repeats=5, min_total_s=0.05)
+OPTIONS = MeasureOptions(min_repeats=3, max_repeats=5, min_total_s=0.05, isolate=False)
 
 
 def space_for(workload, n_sims: int):

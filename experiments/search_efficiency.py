@@ -29,7 +29,7 @@ from typing import Any
 
 import optuna
 
-from autotune import Outcome, open_storage, tune
+from autotune import open_storage, tune
 from autotune.measure import MeasureOptions
 from autotune.space import search_space
 from autotune.storage import config_id
@@ -47,7 +47,7 @@ def landscape(store, report) -> dict[str, tuple[float | None, float]]:
         if row.config_id in table:  # the final re-measurement repeats some configs
             continue
         cost = (row.first_call_s or 0.0) + sum(row.samples)
-        table[row.config_id] = (row.median_s if row.status is Outcome.COMPLETE else None, cost)
+        table[row.config_id] = (row.steady_s if row.ok else None, cost)
     return table
 
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     store = open_storage(args.storage or f"sqlite:///{tempfile.mkdtemp(prefix='autotune-search-')}/search.db")
-    options = MeasureOptions(min_repeats=3, max_repeats=10, min_total_s=0.2)
+    options = MeasureOptions(min_repeats=3, max_repeats=10, min_total_s=0.2, isolate=False)
     rows: list[dict[str, Any]] = []
     print(f"{'workload':16} {'configs':>7} {'strategy':>8} {'trials to 5%':>13} {'seconds to 5%':>14} "
           f"{'speedup vs default':>19}")

@@ -236,7 +236,7 @@ class Recorder:
         rt = self.runtime
         if rt.retraining or rt.model_id is None:
             return
-        n_rows = store.count_measurements(outcome=Outcome.COMPLETE)
+        n_rows = store.count_measurements(outcome=Outcome.COMPLETE, steady=True)  # what training uses
         new = n_rows - rt.model_n_rows
         if new < RETRAIN_MIN_NEW_ROWS or new < RETRAIN_FRACTION * rt.model_n_rows:
             return

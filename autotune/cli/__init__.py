@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the sampler")
     p.add_argument("--only", metavar="NAME", action="append", help="tune only these workloads (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="per-config limit: a config still running after S seconds is recorded as timed out "
+                        "(default 300)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure in this process (faster; a config that hangs or crashes then ends the command)")
 
     p = sub.add_parser("train", parents=[common, data], help="fit the configuration model on the database")
     p.add_argument("--name", default="default", help="model name (default: default)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from kernels import Config
 
 from .._outcome import Outcome
+from ..measure import MeasureOptions
 from ..storage import Storage, open_storage
 from ..suites import SUITES, Suite, SuiteEntry
 from ._errors import UsageError
@@ -69,7 +71,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[SuiteEntry, int | None]], *,
                   budget_trials: int | None, budget_seconds: float | None, total_seconds: float | None,
                   sampler: str | None, seed: int | None, progress: bool, backends: list[str] | None = None,
-                  qmc: bool = True) -> list[dict[str, Any]]:
+                  qmc: bool = True, measure_options: MeasureOptions | None = None) -> list[dict[str, Any]]:
     """Tune the entries through :func:`autotune.tuner.tune_suite`; print what was skipped or failed."""
     from ..tuner import tune_suite
 
@@ -79,7 +81,8 @@ def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[Suite
 
     run = tune_suite([e for e, _ in entries], storage=store, suite=suite, budget_trials=budget_trials,
                      budget_seconds=budget_seconds, total_seconds=total_seconds, sampler=sampler or "auto",
-                     seed=seed, backends=backends, qmc=qmc, progress=progress, on_start=started)
+                     seed=seed, backends=backends, qmc=qmc, measure_options=measure_options, progress=progress,
+                     on_start=started)
     if run.not_tuned:
         print(f"time budget of {total_seconds:.0f} s spent: {len(run.not_tuned)} workloads not tuned",
               file=sys.stderr)
@@ -96,6 +99,15 @@ def _tune_table(reports: list[dict[str, Any]]) -> str:
     return table(rows, ("workload", "n_sims", "trials", "sampler", "best config", "best", "default", "speedup"))
 
 
+def _measure_options(spec: SpecFile, args: argparse.Namespace) -> MeasureOptions | None:
+    """The suite's (or the default) measure options with the command line's limit and isolation."""
+    if args.timeout is None and not args.in_process:
+        return None
+    base = spec.suite.measure_options if spec.suite is not None else MeasureOptions()
+    return dataclasses.replace(base, isolate=not args.in_process,
+                               timeout_s=args.timeout if args.timeout is not None else base.timeout_s)
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     settings = spec.tune
@@ -108,7 +120,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             total_seconds=args.total_seconds, sampler=args.sampler or settings.get("sampler"),
             seed=args.seed if args.seed is not None else settings.get("seed"),
             progress=not args.no_progress and not args.json, backends=settings.get("backends"),
-            qmc=settings.get("qmc", True))
+            qmc=settings.get("qmc", True), measure_options=_measure_options(spec, args))
     emit(reports, as_json=args.json, text=_tune_table(reports))
     return 0
 

@@ -208,11 +208,7 @@ def _child(
 ) -> None:
     try:
         adopt_registry(paths)
-        m = _measure_here(workload, n_sims, config, options)
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        conn.send(replace(m, peak_memory_bytes=max(m.peak_memory_bytes or 0, peak)))
+        conn.send(_measure_here(workload, n_sims, config, options))
     except BaseException:
         conn.send(_failed(config, n_sims, Outcome.FAILED, traceback.format_exc(limit=3)))
     finally:

@@ -247,11 +247,19 @@ class Storage:
             query = query.limit(limit)
         return self._db.transact(lambda s: _measurements(s.execute(query).all()), read_only=True)
 
-    def count_measurements(self, *, outcome: Outcome | str | None = None) -> int:
-        """How many measurements are stored (optionally with one outcome), without loading them."""
+    def count_measurements(self, *, outcome: Outcome | str | None = None, steady: bool = False) -> int:
+        """How many measurements are stored, without loading them.
+
+        Args:
+            outcome: count only these.
+            steady: count only rows a model can train on: a steady-state time with today's meaning
+                (``steady_s`` set, not ``legacy_timing``).
+        """
         query = select(func.count()).select_from(MeasurementModel)
         if outcome is not None:
             query = query.where(MeasurementModel.outcome == Outcome(outcome))
+        if steady:
+            query = query.where(MeasurementModel.steady_s.is_not(None), MeasurementModel.legacy_timing.is_(False))
         return self._db.transact(lambda s: int(s.execute(query).scalar_one()), read_only=True)
 
     def best_measurement(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -64,7 +65,7 @@ def tune_suite(
         entries: the workloads to tune (for example ``get_suite("demo").entries``).
         storage: as for :func:`tune`.
         suite: take each entry's search space, measure options and trial budget from this suite
-            (``backends``, ``qmc`` and ``measure_options`` are then ignored).
+            (``backends`` and ``qmc`` are then ignored; ``measure_options``, if given, still wins).
         budget_trials, budget_seconds, sampler, seed, progress: per workload, as for :func:`tune`.
         total_seconds: stop starting workloads after this many seconds; the rest are reported
             in ``not_tuned``. A workload started near the end still gets its remaining share.
@@ -83,37 +84,39 @@ def tune_suite(
     """
     if total_seconds is not None:
         total_seconds = check_real("", "total_seconds", total_seconds, low=0, low_open=True)
+    entries = list(entries)
     if not all(isinstance(e, SuiteEntry) for e in entries):
         raise ValueError("entries must be autotune.suites.SuiteEntry items (name, workload, n_sims)")
-    store = storage if isinstance(storage, Storage) else open_storage(storage)
-    started = time.perf_counter()
-    reports: list[tuple[str, TuningReport]] = []
-    failed: list[tuple[str, str]] = []
-    not_tuned: list[str] = []
-    for i, entry in enumerate(entries):
-        elapsed = time.perf_counter() - started
-        if total_seconds is not None and elapsed >= total_seconds:
-            not_tuned = [e.name for e in entries[i:]]
-            log.warning("time budget of %.0f s spent: %d workloads not tuned", total_seconds, len(not_tuned))
-            break
-        if suite is not None:
-            space, options = suite.space(entry), suite.measure_options
-            trials = budget_trials if budget_trials is not None else suite.budget_trials
-        else:
-            space = search_space(entry.workload, entry.n_sims, backends=tuple(backends) if backends else None,
-                                 qmc=(False, True) if qmc else (False,))
-            options, trials = measure_options, budget_trials
-        left = None if total_seconds is None else max(total_seconds - elapsed, MIN_SECONDS_PER_WORKLOAD)
-        limits = [x for x in (budget_seconds, left) if x is not None]
-        if on_start is not None:
-            on_start(i, len(entries), entry)
-        try:
-            report = tune(entry.workload, entry.n_sims, storage=store, budget_trials=trials,
-                          budget_seconds=min(limits) if limits else None, sampler=sampler, seed=seed, space=space,
-                          measure_options=options, progress=progress)
-        except TuningError as exc:
-            log.warning("%s: %s", entry.name, exc)
-            failed.append((entry.name, str(exc)))
-            continue
-        reports.append((entry.name, report))
-    return SuiteRun(tuple(reports), tuple(failed), tuple(not_tuned), time.perf_counter() - started)
+    with contextlib.ExitStack() as stack:  # a store opened here is closed here
+        store = storage if isinstance(storage, Storage) else stack.enter_context(open_storage(storage))
+        started = time.perf_counter()
+        reports: list[tuple[str, TuningReport]] = []
+        failed: list[tuple[str, str]] = []
+        not_tuned: list[str] = []
+        for i, entry in enumerate(entries):
+            elapsed = time.perf_counter() - started
+            if total_seconds is not None and elapsed >= total_seconds:
+                not_tuned = [e.name for e in entries[i:]]
+                log.warning("time budget of %.0f s spent: %d workloads not tuned", total_seconds, len(not_tuned))
+                break
+            if suite is not None:
+                space, options = suite.space(entry), measure_options or suite.measure_options
+                trials = budget_trials if budget_trials is not None else suite.budget_trials
+            else:
+                space = search_space(entry.workload, entry.n_sims, backends=tuple(backends) if backends else None,
+                                     qmc=(False, True) if qmc else (False,))
+                options, trials = measure_options, budget_trials
+            left = None if total_seconds is None else max(total_seconds - elapsed, MIN_SECONDS_PER_WORKLOAD)
+            limits = [x for x in (budget_seconds, left) if x is not None]
+            if on_start is not None:
+                on_start(i, len(entries), entry)
+            try:
+                report = tune(entry.workload, entry.n_sims, storage=store, budget_trials=trials,
+                              budget_seconds=min(limits) if limits else None, sampler=sampler, seed=seed, space=space,
+                              measure_options=options, progress=progress)
+            except TuningError as exc:
+                log.warning("%s: %s", entry.name, exc)
+                failed.append((entry.name, str(exc)))
+                continue
+            reports.append((entry.name, report))
+        return SuiteRun(tuple(reports), tuple(failed), tuple(not_tuned), time.perf_counter() - started)

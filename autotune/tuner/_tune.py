@@ -162,16 +162,24 @@ def tune(
     if storage is not None and not isinstance(storage, str | Storage):
         raise ValueError(f"storage must be a database URL, an autotune.storage.Storage or None, got {storage!r}")
     options = check_options(measure_options)
-    store = storage if isinstance(storage, Storage) else open_storage(storage)
-    session = _Session(workload, n_sims, store, space or search_space(workload, n_sims), options)
+    with contextlib.ExitStack() as stack:  # a store opened here is closed here
+        store = storage if isinstance(storage, Storage) else stack.enter_context(open_storage(storage))
+        return _run_session(_Session(workload, n_sims, store, space or search_space(workload, n_sims), options),
+                            sampler, seed, budget_trials, budget_seconds, progress, finalists)
+
+
+def _run_session(session: _Session, sampler: str, seed: int | None, budget_trials: int | None,
+                 budget_seconds: float | None, progress: bool | None, finalists: int) -> TuningReport:
+    store = session.store
     kind = sampler if sampler != "auto" else ("brute" if len(session.valid) <= BRUTE_FORCE_THRESHOLD else "tpe")
     # Our progress bar and log lines report trials; Optuna's per-trial INFO lines would repeat them.
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        session.open(kind, seed, budget_trials, budget_seconds)
-        session.search(progress)
-        return session.finish(finalists)
+        with store.optuna_errors():  # Optuna's own storage failures (a read-only file, ...) as StorageError
+            session.open(kind, seed, budget_trials, budget_seconds)
+            session.search(progress)
+            return session.finish(finalists)
     except TuningError:
         raise
     except BaseException as exc:  # interrupted or broken: the session must not stay "running"

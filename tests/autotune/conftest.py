@@ -11,7 +11,7 @@ from . import fake_backends
 fake_backends.register()
 
 #: Quick measurements: the tests check behaviour, not speed.
-FAST = MeasureOptions(min_repeats=2, max_repeats=3, min_total_s=0.0)
+FAST = MeasureOptions(min_repeats=2, max_repeats=3, min_total_s=0.0, isolate=False)
 
 
 @pytest.fixture

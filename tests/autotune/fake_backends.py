@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import numpy as np
@@ -51,6 +52,15 @@ class CrashingBackend(NumpyBackend):
         os._exit(137)
 
 
+class SegfaultingBackend(NumpyBackend):
+    """Dies of a segmentation fault, as a broken native extension would."""
+
+    name = "segfaulting"
+
+    def run_chunk(self, workload, config, chunk, out: np.ndarray) -> None:
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
 def register() -> None:
-    for name in ("biased", "failing", "hanging", "crashing"):
+    for name in ("biased", "failing", "hanging", "crashing", "segfaulting"):
         register_backend(name, f"tests.autotune.fake_backends:{name.capitalize()}Backend")

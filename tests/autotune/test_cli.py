@@ -151,7 +151,9 @@ def test_predict_then_run_use_the_cache_and_the_model(tuned_db: Path, specs: dic
     exact = black_scholes(S0=100.0, K=95.0, T=0.5, r=0.02, sigma=0.3, kind="put")["price"]
     assert abs(price - exact) < 4 * se
     online = json.loads(autotune("runs", "--source", "online", "--json", db=tuned_db).stdout)
-    assert len(online) >= 2 and all(r["status"] == "complete" for r in online)
+    assert len(online) >= 2 and all(r["outcome"] == "complete" for r in online)
+    # each `autotune run` is a process of its own: its one call of a config is a first call, not a steady one
+    assert all(r["first_call_s"] > 0 and r["steady_s"] is None for r in online)
 
 
 def test_runs_filters_and_exports_csv_and_json(tuned_db: Path, tmp_path: Path) -> None:
@@ -163,10 +165,16 @@ def test_runs_filters_and_exports_csv_and_json(tuned_db: Path, tmp_path: Path) -
     assert len(everything) > len(rows)
     newest = json.loads(autotune("runs", "--json", "--limit", "3", db=tuned_db).stdout)
     assert [r["id"] for r in newest] == [r["id"] for r in everything[-3:]]
-    table = autotune("runs", "--status", "complete", db=tuned_db).stdout
+    table = autotune("runs", "--outcome", "complete", db=tuned_db).stdout
     assert "measurements" in table and "complete" in table
-    bad = autotune("runs", "--status", "great", db=tuned_db, check=False)
-    assert bad.returncode == 2 and "--status must be one of" in bad.stderr
+    header = table.splitlines()[0].split()
+    assert "outcome" in header and "steady_s" in header and "status" not in header
+    complete = json.loads(autotune("runs", "--outcome", "complete", "--json", db=tuned_db).stdout)
+    assert complete and {r["outcome"] for r in complete} == {"complete"}
+    alias = json.loads(autotune("runs", "--status", "complete", "--json", db=tuned_db).stdout)  # the old name
+    assert [r["uid"] for r in alias] == [r["uid"] for r in complete]
+    bad = autotune("runs", "--outcome", "great", db=tuned_db, check=False)
+    assert bad.returncode == 2 and "--outcome must be one of" in bad.stderr
 
 
 def test_export_import_round_trip_without_duplicates(tuned_db: Path, tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ def filled(tmp_path: Path) -> Path:
     path = tmp_path / "data" / "results.db"
     path.parent.mkdir()
     with open_storage(str(path)) as store:
-        store.add_measurement(record(seed(store)))
+        seed(store)
+        store.add_measurements([record()])
     assert [p.name for p in path.parent.iterdir()] == ["results.db"]
     return path
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from autotune import Outcome
-from autotune.measure import MeasureOptions, compare_configs, measure, reference_result
+from autotune.measure import DEFAULT_TIMEOUT_S, Measurement, MeasureOptions, compare_configs, measure, reference_result
 from kernels import Config, EuropeanOption, Gamma, Poisson, PolicyGroup, Portfolio, black_scholes
 
 from ..conftest import assert_close
@@ -24,27 +24,43 @@ def reference():
 
 
 def test_complete_measurement_has_honest_timings(reference) -> None:
-    m = measure(EURO, N, Config(), reference=reference, options=MeasureOptions(min_repeats=3, max_repeats=5))
-    assert m.outcome is Outcome.COMPLETE and m.ok
+    m = measure(EURO, N, Config(), reference=reference,
+                options=MeasureOptions(min_repeats=3, max_repeats=5, isolate=False))
+    assert isinstance(m, Measurement) and m.outcome is Outcome.COMPLETE and m.ok
     assert 3 <= len(m.samples) <= 5
-    assert m.median_s == pytest.approx(sorted(m.samples)[len(m.samples) // 2])
-    assert m.iqr_s >= 0 and m.compile_s >= 0 and m.first_call_s > 0
+    assert m.steady_s == pytest.approx(sorted(m.samples)[len(m.samples) // 2])
+    assert m.iqr_s >= 0 and m.one_off_s >= 0 and m.first_call_s > 0
+    assert m.one_off_s == pytest.approx(max(m.first_call_s - m.steady_s, 0.0))
     assert m.peak_memory_bytes is not None and m.peak_memory_bytes >= 0
-    assert 0 <= m.accuracy_z < 4
-    assert_close(m.estimate, black_scholes(100.0, 100.0, 1.0, 0.02, 0.2)["price"], m.stderr)
+    assert 0 <= m.accuracy_z < 4 and m.error is None
+    assert m.headline == "price" and set(m.standard_errors) <= set(m.estimates)
+    assert_close(m.estimates["price"], black_scholes(100.0, 100.0, 1.0, 0.02, 0.2)["price"],
+                 m.standard_errors["price"])
+    # keys are the recorder's (ResultsLog) to set
+    assert (m.machine_id, m.workload_id, m.session_id) == (None, None, None)
+
+
+def test_default_options_measure_in_a_process_of_their_own() -> None:
+    options = MeasureOptions()
+    assert options.isolate is True and options.timeout_s == DEFAULT_TIMEOUT_S == 300
 
 
 def test_numba_compile_time_is_kept_apart_from_steady_state() -> None:
     pf = Portfolio([PolicyGroup(3, Poisson(1.0), Gamma(2.0, 10.0))])
-    m = measure(pf, 20_000, Config(backend="numba", precision="float32"), options=FAST)
-    assert m.ok
-    # the first call pays at least the backend's preparation; steady-state calls do not
-    assert m.first_call_s >= m.compile_s >= 0
+    # a process of its own, so that its first call really is this config's first in the process
+    options = MeasureOptions(min_repeats=2, max_repeats=3, min_total_s=0.0, timeout_s=120)
+    m = measure(pf, 20_000, Config(backend="numba", precision="float32"), options=options)
+    assert m.ok, m.error
+    # the first call pays the backend's preparation (numba import, JIT or cache load); steady-state calls do not
+    assert m.first_call_s > m.steady_s > 0
+    assert m.one_off_s == pytest.approx(m.first_call_s - m.steady_s) and m.one_off_s > 0
+    assert max(m.samples) < m.first_call_s
 
 
 def test_failing_config_is_recorded_as_failed() -> None:
     m = measure(EURO, 10_000, Config(backend="failing"), options=FAST)
-    assert m.outcome is Outcome.FAILED and "always fails" in m.error and m.median_s is None
+    assert m.outcome is Outcome.FAILED and "always fails" in m.error and m.steady_s is None
+    assert (m.first_call_s, m.samples, m.estimates) == (None, (), {})
 
 
 def test_failing_config_in_a_subprocess_is_recorded_as_failed() -> None:
@@ -53,7 +69,8 @@ def test_failing_config_in_a_subprocess_is_recorded_as_failed() -> None:
 
 
 def test_crashing_config_is_recorded_as_failed() -> None:
-    m = measure(EURO, 10_000, Config(backend="crashing"), options=MeasureOptions(isolate=True, timeout_s=60))
+    # isolated by default: the crash is the measurement process's, not this one's
+    m = measure(EURO, 10_000, Config(backend="crashing"), options=MeasureOptions(timeout_s=60))
     assert m.outcome is Outcome.FAILED and "died" in m.error
 
 
@@ -68,13 +85,14 @@ def test_biased_config_is_rejected_by_the_accuracy_gate(reference) -> None:
     m = measure(EURO, N, Config(backend="biased"), reference=reference, options=FAST)
     assert m.outcome is Outcome.REJECTED and not m.ok
     assert m.accuracy_z > 4 and "standard errors" in m.error
-    assert math.isfinite(m.median_s)  # it ran: rejected for its answer, not its speed
+    assert math.isfinite(m.steady_s)  # it ran: rejected for its answer, not its speed
 
 
 def test_isolated_measurement_returns_the_same_kind_of_result(reference) -> None:
     m = measure(EURO, N, Config(executor="threads", workers=2), reference=reference,
                 options=MeasureOptions(isolate=True, timeout_s=120, min_repeats=2, max_repeats=3))
     assert m.outcome is Outcome.COMPLETE and m.peak_memory_bytes > 0
+    assert m.steady_s > 0 and m.first_call_s > 0 and 2 <= len(m.samples) <= 3 and 0 <= m.accuracy_z < 4
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [({"warmup": 0}, "warmup"), ({"max_repeats": 0}, "max_repeats"),

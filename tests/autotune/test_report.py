@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autotune import Outcome, machine_fingerprint, open_storage, workload_features
+from autotune import Outcome, Source, machine_fingerprint, open_storage, workload_features
 from autotune.features import CloudIdentity, MachineFingerprint
+from autotune.measure import Measurement
 from autotune.model import ConfigTimeModel, train, training_set
 from autotune.report import SECTIONS, InstanceComparison, compare_instances, load_prices, write_report
-from autotune.storage import MeasurementRecord, Storage
+from autotune.storage import ResultsLog, Storage, config_id
 from kernels import AsianOption, Config, EuropeanOption, Gamma, Poisson, PolicyGroup, Portfolio
 
 #: Config -> time factor against Config(); the fastest is numba threads x4 float32.
@@ -64,39 +65,43 @@ def _fingerprints() -> tuple[MachineFingerprint, MachineFingerprint]:
 
 def _fill(store: Storage, small_pairs: tuple[tuple[object, int], ...] = (EURO, ASIAN)) -> Synthetic:
     big, small = _fingerprints()
-    for fp in (big, small):
-        store.upsert_machine(fp.machine_id, fp.to_dict(), cpu_model=fp.cpu_model, usable_cores=fp.usable_cores,
-                             provider=fp.cloud.provider, instance_type=fp.cloud.instance_type)
-    keys = {}
-    for workload, n_sims in BASE_S:
-        wf = workload_features(workload, n_sims)
+    logs = {fp.machine_id: ResultsLog(store, fp) for fp in (big, small)}
+    for log in logs.values():
+        log.register_machine()
+    features = {pair: workload_features(*pair) for pair in BASE_S}
+    for wf in features.values():
         store.upsert_workload(wf.key, wf.kind, wf.spec, wf.vector())
-        keys[(workload, n_sims)] = wf.key
-    ids = {config: store.upsert_config(config.to_dict()) for config, _ in CONFIGS}
-    records = []
+    keys = {pair: wf.key for pair, wf in features.items()}
     # The portfolio is measured on the big machine only: it is not an instance comparison.
     for fp, slowdown, pairs in ((big, 1.0, (EURO, ASIAN, BOOK)), (small, SLOWDOWN, small_pairs)):
         for pair in pairs:
+            records = []
             for config, factor in CONFIGS:
                 t = BASE_S[pair] * factor * slowdown
-                records.append(MeasurementRecord(machine_id=fp.machine_id, workload_id=keys[pair],
-                                                 config_id=ids[config], n_sims=pair[1], source="tune",
-                                                 status=Outcome.COMPLETE, median_s=t, samples=(t, t * 1.01),
-                                                 compile_s=0.5 if config.backend == "numba" else 0.0))
+                records.append(Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=pair[1], steady_s=t,
+                                           samples=(t, t * 1.01),
+                                           first_call_s=t + (0.5 if config.backend == "numba" else 0.0)))
             # A failed run is never the fastest.
-            records.append(MeasurementRecord(machine_id=fp.machine_id, workload_id=keys[pair], config_id=ids[FASTEST],
-                                             n_sims=pair[1], source="tune", status=Outcome.FAILED, error="boom"))
-    store.add_measurements(records)
+            records.append(Measurement(config=FASTEST, outcome=Outcome.FAILED, n_sims=pair[1], error="boom"))
+            logs[fp.machine_id].write(features[pair], records, source=Source.TUNE)
+            # Nor are online rows without a steady-state wall time: a first call, and a row migrated from
+            # schema 1 that timed the kernel's compute only (far below every whole call).
+            t0 = BASE_S[pair] * slowdown
+            logs[fp.machine_id].write(features[pair], [
+                Measurement(config=Config(), outcome=Outcome.COMPLETE, n_sims=pair[1], first_call_s=t0 * 2),
+                Measurement(config=Config(), outcome=Outcome.COMPLETE, n_sims=pair[1], steady_s=t0 * 0.01,
+                            legacy_timing=True),
+            ], source=Source.ONLINE)
     # A tuning session on the big machine: the best time falls over 8 trials.
     session = store.create_session(big.machine_id, keys[EURO], n_sims=EURO[1], sampler="tpe")
     order = [0, 1, 2, 1, 3, 4, 3, 5]
     for i in order:
         config, factor = CONFIGS[i]
         t = BASE_S[EURO] * factor * 1.02
-        store.add_measurement(machine_id=big.machine_id, workload_id=keys[EURO], config_id=ids[config],
-                              n_sims=EURO[1], session_id=session, source="tune", status="complete", median_s=t,
-                              samples=(t,))
-    store.finish_session(session, status="complete", best_config_id=ids[FASTEST],
+        logs[big.machine_id].write(features[EURO], [
+            Measurement(config=config, outcome="complete", n_sims=EURO[1], steady_s=t, samples=(t,))],
+            source="tune", session_id=session)
+    store.finish_session(session, status="complete", best_config_id=config_id(FASTEST.to_dict()),
                          report={"best_time_s": BASE_S[EURO] * 0.15})
     return Synthetic(store, big, small, keys)
 

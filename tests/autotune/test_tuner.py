@@ -7,7 +7,7 @@ import multiprocessing as mp
 import optuna
 import pytest
 
-from autotune import Outcome, StorageError
+from autotune import Outcome, Source, StorageError, TuningError
 from autotune.measure import MeasureOptions
 from autotune.space import search_space
 from autotune.storage import open_storage
@@ -38,11 +38,19 @@ def test_brute_force_session_measures_every_config_and_reports(db_url: str) -> N
     store = open_storage(db_url)
     rows = store.measurements(session_id=report.session_id)
     assert len(rows) == n_valid + len(report.finalists)
+    assert all(r.ok and r.steady_s > 0 and r.source is Source.TUNE for r in rows)
+    assert {r.config for r in rows[:n_valid]} == set(space.enumerate())
+    assert all(r.first_call_s is not None and r.accuracy_z is not None for r in rows[:n_valid])  # harness rows
     session = store.tuning_session(report.session_id)
     assert session.status == "complete" and session.report["best_config"] == report.best_config.to_dict()
-    # the Optuna study lives in the same database, for optuna-dashboard
+    # the Optuna study lives in the same database, for optuna-dashboard; its trials point at our rows
     study = optuna.load_study(study_name=report.study_name, storage=db_url)
     assert len(study.trials) == n_valid
+    by_uid = {r.uid: r for r in rows}
+    for trial in study.trials:
+        assert set(trial.user_attrs) == {"session_id", "measurement_uid"}
+        assert trial.user_attrs["session_id"] == report.session_id
+        assert trial.value == by_uid[trial.user_attrs["measurement_uid"]].steady_s
 
 
 def test_failing_and_hanging_configs_are_recorded_and_the_session_goes_on(db_url: str) -> None:
@@ -53,9 +61,22 @@ def test_failing_and_hanging_configs_are_recorded_and_the_session_goes_on(db_url
     assert report.outcomes == {"complete": 2, "failed": 2, "timed_out": 2}
     assert report.best_config.backend == "numpy"
     rows = open_storage(db_url).measurements(session_id=report.session_id)
-    failed = [r for r in rows if r.status is Outcome.FAILED]
+    failed = [r for r in rows if r.outcome is Outcome.FAILED]
     assert failed and all("always fails" in r.error for r in failed)
-    assert sum(r.status is Outcome.TIMED_OUT for r in rows) == 2
+    assert sum(r.outcome is Outcome.TIMED_OUT for r in rows) == 2
+    assert all(r.steady_s is None and r.source is Source.TUNE for r in rows if not r.ok)
+
+
+def test_nothing_completing_is_a_tuning_error_and_fails_the_session(db_url: str) -> None:
+    space = small_space(EURO, 20_000, backends=("failing",), executors=("serial",), chunk_sizes=(None,))
+    with pytest.raises(TuningError, match="no config completed"):
+        tune(EURO, 20_000, storage=db_url, space=space, measure_options=FAST, progress=False)
+    with open_storage(db_url) as store:
+        rows = store.measurements()
+        assert rows and all(r.outcome is Outcome.FAILED for r in rows)
+        session = store.tuning_session(rows[0].session_id)
+        assert session is not None and session.status == "failed"
+        assert session.report["failed_reason"] == "no config completed"
 
 
 def test_rejected_configs_are_never_recommended(db_url: str) -> None:
@@ -105,7 +126,10 @@ def test_tpe_session_starts_from_the_default_and_respects_the_budget(db_url: str
                   progress=False, seed=1)
     assert report.sampler == "tpe" and report.trials == 6
     study = optuna.load_study(study_name=report.study_name, storage=db_url)
-    assert Config.from_dict(study.trials[0].user_attrs["config"]) == Config()
+    with open_storage(db_url) as store:
+        [first] = [m for m in store.measurements(session_id=report.session_id)
+                   if m.uid == study.trials[0].user_attrs["measurement_uid"]]
+    assert first.config == Config()
 
 
 def test_budget_in_seconds_stops_the_search(db_url: str) -> None:
@@ -130,10 +154,17 @@ def test_ties_go_to_the_simpler_config() -> None:
     ({"sampler": "annealing"}, ValueError, "sampler"),
     ({"storage": "notadb://nowhere"}, StorageError, "notadb"),
     ({"storage": "sqlite:////nonexistent/dir/results.db"}, StorageError, "nonexistent"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"seed": 1.5}, ValueError, "seed"),
+    ({"space": {"backends": ["numpy"]}}, ValueError, "space must be"),
+    ({"measure_options": {"isolate": False}}, ValueError, "measure_options must be"),
+    ({"progress": "yes"}, ValueError, "progress must be"),
+    ({"storage": 42}, ValueError, "storage must be"),
+    ({"finalists": 0}, ValueError, "finalists"),
 ])
 def test_bad_arguments_fail_clearly(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        tune(EURO, 10_000, progress=False, **kwargs)
+        tune(EURO, 10_000, **{"progress": False, **kwargs})
 
 
 def _tune_in_process(url: str, n_sims: int) -> None:

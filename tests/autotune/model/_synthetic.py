@@ -6,9 +6,10 @@ import dataclasses
 import math
 import random
 
-from autotune import Outcome, machine_fingerprint, search_space, workload_features
+from autotune import Outcome, Source, machine_fingerprint, search_space, workload_features
 from autotune.features import MachineFingerprint
-from autotune.storage import MeasurementRecord, Storage
+from autotune.measure import Measurement
+from autotune.storage import ResultsLog, Storage
 from kernels import AsianOption, Config, EuropeanOption, Gamma, Poisson, PolicyGroup, Portfolio
 
 #: (usable cores, max frequency in MHz) of the fake machines.
@@ -61,29 +62,30 @@ def steady_time(machine: MachineFingerprint, features: dict[str, float], config:
 
 
 def fill(store: Storage, *, configs_per_group: int = 30, seed: int = 0) -> dict[str, int]:
-    """Store every (machine, workload) with ``configs_per_group`` sampled configs (always ``Config()``)."""
+    """Store every (machine, workload) with ``configs_per_group`` sampled configs (always ``Config()``).
+
+    Each row's ``steady_s`` follows :func:`steady_time` and its first call costs ``COMPILE_S`` more,
+    so that its ``one_off_s`` is the (noisy) compile time.
+    """
     rng = random.Random(seed)
     n_rows = 0
     for machine in machines():
-        store.upsert_machine(machine.machine_id, machine.to_dict(), cpu_model=machine.cpu_model,
-                             usable_cores=machine.usable_cores)
+        log = ResultsLog(store, machine)
         for workload, n_sims in workloads():
             wf = workload_features(workload, n_sims)
-            store.upsert_workload(wf.key, wf.kind, wf.spec, wf.vector())
             space = search_space(workload, n_sims, cores=machine.usable_cores, qmc=(False,),
                                  chunk_sizes=(None, *(c for c in (16384, 65536) if c < n_sims)))
             candidates = space.enumerate()
             chosen = [Config(), *rng.sample(candidates[1:], min(configs_per_group - 1, len(candidates) - 1))]
             records = []
             for config in chosen:
-                cid = store.upsert_config(config.to_dict())
                 t = steady_time(machine, wf.vector(), config, n_sims) * math.exp(rng.gauss(0.0, 0.03))
                 compile_s = COMPILE_S[config.backend] * math.exp(rng.gauss(0.0, 0.05))
-                records.append(MeasurementRecord(
-                    machine_id=machine.machine_id, workload_id=wf.key, config_id=cid, n_sims=n_sims, source="tune",
-                    status=Outcome.COMPLETE, median_s=t, samples=(t,), compile_s=compile_s,
+                records.append(Measurement(
+                    config=config, outcome=Outcome.COMPLETE, n_sims=n_sims, steady_s=t, samples=(t,),
+                    first_call_s=t + compile_s,
                 ))
-            store.add_measurements(records)
+            log.write(wf, records, source=Source.TUNE)
             n_rows += len(records)
     return {"rows": n_rows}
 

@@ -1,11 +1,13 @@
-"""Test data for the results-database tests: standard rows and a record builder."""
+"""Test data for the results-database tests: standard rows and a measurement builder."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from autotune import Outcome
-from autotune.storage import MeasurementRecord, Storage
+from autotune.measure import Measurement
+from autotune.storage import Storage
+from kernels import Config
 
 KNOBS: dict[str, Any] = {
     "backend": "numpy",
@@ -17,6 +19,7 @@ KNOBS: dict[str, Any] = {
     "qmc_scrambles": 16,
     "shared_memory": False,
 }
+CONFIG = Config.from_dict(KNOBS)
 MACHINE = "machine-hash-1"
 WORKLOAD = "european/call/abc123"
 
@@ -28,11 +31,11 @@ def seed(storage: Storage) -> str:
     return storage.upsert_config(KNOBS)
 
 
-def record(cid: str, **changes: Any) -> MeasurementRecord:
-    """A COMPLETE measurement of the standard machine/workload with ``changes`` applied."""
+def record(**changes: Any) -> Measurement:
+    """A COMPLETE measurement of the standard machine/workload/config with ``changes`` applied."""
     fields: dict[str, Any] = dict(
-        machine_id=MACHINE, workload_id=WORKLOAD, config_id=cid, n_sims=100_000, source="tune",
-        status=Outcome.COMPLETE, median_s=0.5, iqr_s=0.01, samples=(0.49, 0.5, 0.51),
+        config=CONFIG, machine_id=MACHINE, workload_id=WORKLOAD, n_sims=100_000, source="tune",
+        outcome=Outcome.COMPLETE, steady_s=0.5, iqr_s=0.01, samples=(0.49, 0.5, 0.51),
     )
     fields.update(changes)
-    return MeasurementRecord(**fields)
+    return Measurement(**fields)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from autotune import Outcome
-from autotune.storage import Storage, open_storage
+from autotune.storage import SCHEMA_VERSION, Storage, open_storage
 
 from ._data import MACHINE, WORKLOAD, record, seed
 
@@ -34,9 +34,10 @@ def _writer(url: str, index: int, barrier: Any, results: Any) -> None:
     try:
         barrier.wait(timeout=60)
         store = open_storage(url)  # all processes create/initialise the file at once
-        cid = seed(store)  # the same upserts, racing
+        seed(store)  # the same upserts, racing
         for i in range(N_ROWS):
-            store.add_measurement(record(cid, median_s=0.001 * (1 + i), estimate=float(index), source="online"))
+            store.add_measurements([record(steady_s=0.001 * (1 + i), estimates={"price": float(index)},
+                                           source="online")])
             if i % 25 == 0:  # readers interleaved with the writers
                 store.best_measurement(MACHINE, WORKLOAD)
         store.close()
@@ -66,10 +67,10 @@ def test_concurrent_writers_in_separate_processes(db_path: Path) -> None:
         rows = store.measurements()
         assert len(rows) == N_PROCESSES * N_ROWS
         assert len({row.uid for row in rows}) == N_PROCESSES * N_ROWS
-        assert all(row.status is Outcome.COMPLETE for row in rows)
+        assert all(row.outcome is Outcome.COMPLETE for row in rows)
         for index in range(N_PROCESSES):
-            assert sum(row.estimate == index for row in rows) == N_ROWS
-        assert store.schema_version() == 1
+            assert sum(row.estimates == {"price": index} for row in rows) == N_ROWS
+        assert store.schema_version() == SCHEMA_VERSION
         _one_of_each(store)
     logging.getLogger(__name__).info(
         "%d processes x %d rows in %.1f s, %d retries", N_PROCESSES, N_ROWS, elapsed, sum(o[2] for o in outcomes)

@@ -11,39 +11,42 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from autotune import StorageError
-from autotune.storage import Storage, open_storage, resolve_url
+from autotune.storage import Storage, config_id, open_storage, resolve_url
 from autotune.storage._engine import Database
 from autotune.storage._models import MachineModel
+from kernels import Config
 
 from ._data import record, seed
 
 
 def test_unknown_machine_violates_foreign_key(seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
+    storage, _ = seeded
     with pytest.raises(StorageError, match="FOREIGN KEY constraint failed") as info:
-        storage.add_measurement(record(cid, machine_id="no-such-machine"))
+        storage.add_measurements([record(machine_id="no-such-machine")])
     assert isinstance(info.value.__cause__, sqlalchemy.exc.IntegrityError)
     assert storage.measurements() == []
 
 
 def test_batch_is_all_or_nothing(seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
-    with pytest.raises(StorageError):
-        storage.add_measurements([record(cid), record(cid), record(cid, config_id="no-such-config")])
+    storage, _ = seeded
+    new_config = Config()  # not stored yet: added with the batch, and rolled back with it
+    with pytest.raises(StorageError, match="FOREIGN KEY constraint failed"):
+        storage.add_measurements([record(), record(config=new_config), record(workload_id="no-such-workload")])
     assert storage.measurements() == []
+    assert storage.config(config_id(new_config.to_dict())) is None
 
 
 def test_duplicate_uid_is_refused(seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
-    storage.add_measurement(record(cid, uid="same"))
+    storage, _ = seeded
+    storage.add_measurements([record(uid="same")])
     with pytest.raises(StorageError, match=r"UNIQUE constraint failed: measurements\.uid"):
-        storage.add_measurement(record(cid, uid="same"))
+        storage.add_measurements([record(uid="same")])
     assert len(storage.measurements()) == 1
 
 
 def test_stored_row_can_be_copied_to_another_database_once(seeded: tuple[Storage, str], tmp_path: Path) -> None:
-    storage, cid = seeded
-    storage.add_measurement(record(cid))
+    storage, _ = seeded
+    storage.add_measurements([record()])
     [row] = storage.measurements()
     with open_storage(str(tmp_path / "other.db")) as other:
         seed(other)
@@ -51,7 +54,7 @@ def test_stored_row_can_be_copied_to_another_database_once(seeded: tuple[Storage
         with pytest.raises(StorageError, match="UNIQUE"):
             other.add_measurements([row])
         [copied] = other.measurements()
-        assert copied.uid == row.uid and copied.median_s == row.median_s
+        assert copied.uid == row.uid and copied == row
 
 
 def test_session_commits_and_rolls_back(storage: Storage) -> None:

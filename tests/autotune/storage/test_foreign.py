@@ -56,7 +56,8 @@ def test_long_table_lists_are_shortened(db_path: Path) -> None:
 def test_adopting_adds_our_tables_and_keeps_theirs(db_path: Path) -> None:
     _customers(db_path)
     with open_storage(str(db_path), adopt=True) as store:
-        store.add_measurement(record(seed(store)))
+        seed(store)
+        store.add_measurements([record()])
     tables, mode = _look(db_path)
     assert {"customers", "schema_version", "measurements"} <= set(tables) and mode == "wal"
     with sqlite3.connect(db_path) as connection:

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from sqlalchemy import text
 
-from autotune.storage import Storage, open_storage
+from autotune.storage import SCHEMA_VERSION, Storage, open_storage
 
 from ._data import MACHINE, WORKLOAD, record
 
@@ -20,9 +20,9 @@ def _quiet_optuna() -> None:
 
 
 def test_optuna_study_and_our_tables_coexist(db_path: Path, seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
+    storage, _ = seeded
     sid = storage.create_session(MACHINE, WORKLOAD, n_sims=100, sampler="tpe", study_name="tune-1")
-    storage.add_measurement(record(cid, session_id=sid))
+    storage.add_measurements([record(session_id=sid)])
 
     rdb = storage.optuna_storage()
     assert isinstance(rdb, optuna.storages.RDBStorage)
@@ -32,7 +32,7 @@ def test_optuna_study_and_our_tables_coexist(db_path: Path, seeded: tuple[Storag
     rdb.engine.dispose()
 
     # Our data, schema version and settings are intact, alongside Optuna's tables.
-    assert storage.schema_version() == 1
+    assert storage.schema_version() == SCHEMA_VERSION
     assert len(storage.measurements(session_id=sid)) == 1
     with storage.session(read_only=True) as session:
         tables = set(session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
@@ -50,5 +50,5 @@ def test_optuna_study_and_our_tables_coexist(db_path: Path, seeded: tuple[Storag
 def test_optuna_first_then_ours(db_path: Path) -> None:
     optuna.create_study(storage=f"sqlite:///{db_path}", study_name="first")
     with open_storage(str(db_path)) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
         assert optuna.study.get_all_study_names(store.optuna_storage()) == ["first"]

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from autotune import StorageError
-from autotune.storage import Storage, open_storage, resolve_url
+from autotune.storage import SCHEMA_VERSION, Storage, open_storage, resolve_url
 
 from ._data import MACHINE, record, seed
 from ._readonly import immutable, read_only_url
@@ -28,13 +28,14 @@ def _quiet_optuna() -> None:
 def filled(db_path: Path) -> Path:
     """A closed autotune database holding one measurement."""
     with open_storage(str(db_path)) as store:
-        store.add_measurement(record(seed(store)))
+        seed(store)
+        store.add_measurements([record()])
     return db_path
 
 
 def _assert_reads_and_refuses_writes(store: Storage, db_path: Path, reason: str) -> None:
     assert store.read_only
-    assert store.schema_version() == 1
+    assert store.schema_version() == SCHEMA_VERSION
     assert store.machine(MACHINE) is not None
     assert len(store.measurements()) == 1
     with pytest.raises(StorageError) as info:

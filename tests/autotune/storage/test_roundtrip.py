@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from autotune import Outcome, StorageError
-from autotune.storage import MeasurementRow, Storage, config_id, open_storage
+from autotune import Outcome, Source, StorageError, machine_fingerprint, workload_features
+from autotune.measure import Measurement
+from autotune.storage import ResultsLog, Storage, config_id, library_versions, open_storage
 from autotune.storage._models import ConfigModel
+from kernels import Config, EuropeanOption
 
-from ._data import KNOBS, MACHINE, WORKLOAD, record
+from ._data import CONFIG, KNOBS, MACHINE, WORKLOAD, record
 
 
 def test_machine_round_trip_and_upsert(storage: Storage) -> None:
@@ -69,74 +72,138 @@ def test_measurement_round_trip_every_field(seeded: tuple[Storage, str]) -> None
     session_id = storage.create_session(MACHINE, WORKLOAD, n_sims=1000, sampler="tpe", budget={"trials": 5})
     when = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     rec = record(
-        cid, session_id=session_id, source="online", compile_s=1.5, first_call_s=2.0, peak_memory_bytes=123456789,
-        accuracy_z=0.7, estimate=10.25, stderr=0.01, versions={"numpy": "2.1.0"}, uid="fixed-uid", created_at=when,
+        session_id=session_id, source="online", first_call_s=2.0, peak_memory_bytes=123456789, accuracy_z=0.7,
+        estimates={"price": 10.25, "delta": 0.5}, standard_errors={"price": 0.01, "delta": 0.002},
+        versions={"numpy": "2.1.0"}, uid="fixed-uid", created_at=when, legacy_timing=True, error="a note",
     )
-    mid = storage.add_measurement(rec)
+    assert storage.add_measurements([rec]) == 1
     [row] = storage.measurements()
-    assert isinstance(row, MeasurementRow)
-    assert row.id == mid
-    for name in rec.__dataclass_fields__:
-        assert getattr(row, name) == getattr(rec, name), name
-    assert row.status is Outcome.COMPLETE and row.samples == (0.49, 0.5, 0.51)
+    assert isinstance(row, Measurement)
+    for f in dataclasses.fields(Measurement):
+        assert getattr(row, f.name) == getattr(rec, f.name), f.name
+    assert row == rec
+    assert row.outcome is Outcome.COMPLETE and row.source is Source.ONLINE and row.samples == (0.49, 0.5, 0.51)
+    assert (row.config, row.config_id) == (CONFIG, cid)
+    assert row.one_off_s == 1.5 and row.headline == "price"
 
 
 def test_measurement_defaults_uid_and_time(seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
+    storage, _ = seeded
     before = datetime.datetime.now(datetime.UTC)
-    ids = storage.add_measurements([record(cid), record(cid, status="failed", median_s=None, error="boom")])
+    written = [record(), record(outcome="failed", steady_s=None, error="boom")]
+    assert storage.add_measurements(written) == 2
     rows = storage.measurements()
-    assert [r.id for r in rows] == ids
+    assert [r.uid for r in rows] == [w.uid for w in written]  # oldest first
     assert rows[0].uid and rows[1].uid and rows[0].uid != rows[1].uid
     assert all(r.created_at is not None and r.created_at >= before - datetime.timedelta(seconds=1) for r in rows)
-    assert rows[1].status is Outcome.FAILED and rows[1].error == "boom" and rows[1].median_s is None
+    assert rows[1].outcome is Outcome.FAILED and rows[1].error == "boom" and rows[1].steady_s is None
+    assert all(r.legacy_timing is False and r.session_id is None for r in rows)
 
 
-def test_add_measurement_from_keywords(seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
-    mid = storage.add_measurement(machine_id=MACHINE, workload_id=WORKLOAD, config_id=cid, n_sims=10,
-                                  source="benchmark", status=Outcome.TIMED_OUT)
+def test_minimal_measurement_from_keywords(seeded: tuple[Storage, str]) -> None:
+    storage, _ = seeded
+    m = Measurement(config=Config(), outcome=Outcome.TIMED_OUT, n_sims=10, machine_id=MACHINE, workload_id=WORKLOAD,
+                    source=Source.BENCHMARK)
+    storage.add_measurements([m])
     [row] = storage.measurements(source="benchmark")
-    assert row.id == mid and row.status is Outcome.TIMED_OUT
+    assert row == m and row.outcome is Outcome.TIMED_OUT and not row.ok
+    assert (row.steady_s, row.first_call_s, row.one_off_s, row.headline) == (None, None, None, None)
+    assert (row.samples, row.estimates, row.standard_errors, row.versions) == ((), {}, {}, {})
+    assert storage.config(config_id(Config().to_dict())) == Config().to_dict()  # its config was stored with it
+
+
+def test_add_measurements_needs_keys_and_measurements(seeded: tuple[Storage, str]) -> None:
+    storage, _ = seeded
+    with pytest.raises(ValueError, match="needs machine_id and workload_id"):
+        storage.add_measurements([record(machine_id=None)])
+    with pytest.raises(TypeError, match=r"expected autotune\.measure\.Measurement, got dict"):
+        storage.add_measurements([{"n_sims": 10}])  # type: ignore[list-item]
+    assert storage.add_measurements([]) == 0
+    assert storage.count_measurements() == 0
+
+
+def test_results_log_registers_rows_and_stamps_measurements(storage: Storage) -> None:
+    machine = machine_fingerprint()
+    features = workload_features(EuropeanOption(S0=100.0, K=100.0, T=1.0, r=0.01, sigma=0.2), 1000)
+    log = ResultsLog(storage, machine)
+    taken = Measurement(config=Config(), outcome=Outcome.COMPLETE, n_sims=1000, steady_s=0.01, first_call_s=0.02)
+    [stored] = log.write(features, [taken], source="profile")
+    assert storage.machine(machine.machine_id) is not None
+    assert storage.workload(features.key) is not None
+    assert (stored.machine_id, stored.workload_id, stored.source, stored.session_id) == (
+        machine.machine_id, features.key, Source.PROFILE, None)
+    assert stored.versions == library_versions(machine) and stored.versions["numpy"] == machine.numpy_version
+    assert (stored.uid, stored.steady_s, stored.first_call_s) == (taken.uid, taken.steady_s, taken.first_call_s)
+    assert storage.measurements() == [stored]
+    sid = storage.create_session(machine.machine_id, features.key, n_sims=1000)
+    log.write(features, [dataclasses.replace(taken, uid="second")], source=Source.TUNE, session_id=sid)
+    assert [m.uid for m in storage.measurements(session_id=sid, source="tune")] == ["second"]
+
+
+def test_one_off_time_is_the_first_call_beyond_a_steady_call() -> None:
+    assert record(first_call_s=2.0, steady_s=0.5).one_off_s == 1.5
+    assert record(first_call_s=0.4, steady_s=0.5).one_off_s == 0.0  # noise: never negative
+    assert record(first_call_s=None).one_off_s is None
+    assert record(first_call_s=2.0, steady_s=None).one_off_s is None
+    assert record(estimates={"mean": 1.0, "var_99": 2.0}).headline == "mean"
 
 
 def test_measurement_filters_and_best(seeded: tuple[Storage, str]) -> None:
-    storage, cid = seeded
-    other = storage.upsert_config({**KNOBS, "backend": "numba"})
+    storage, _ = seeded
+    other = Config.from_dict({**KNOBS, "backend": "numba"})
     storage.add_measurements([
-        record(cid, median_s=0.5),
-        record(other, median_s=0.2),
-        record(other, median_s=0.1, status=Outcome.REJECTED, accuracy_z=9.0),
-        record(cid, median_s=None, status=Outcome.FAILED, source="online"),
-        record(cid, median_s=0.05, n_sims=10),
+        record(steady_s=0.5),
+        record(config=other, steady_s=0.2),
+        record(config=other, steady_s=0.1, outcome=Outcome.REJECTED, accuracy_z=9.0),
+        record(steady_s=None, outcome=Outcome.FAILED, source="online"),
+        record(steady_s=0.05, n_sims=10),
+        record(steady_s=0.01, source="online", legacy_timing=True),  # compute time only: never "best"
+        record(steady_s=None, first_call_s=0.001, source="online"),  # a first call: no steady time
     ])
-    assert len(storage.measurements()) == 5
-    assert len(storage.measurements(status=Outcome.COMPLETE)) == 3
-    assert len(storage.measurements(status="failed", source="online")) == 1
-    assert len(storage.measurements(config_id=other)) == 2
+    assert len(storage.measurements()) == 7
+    assert len(storage.measurements(outcome=Outcome.COMPLETE)) == 5
+    assert storage.count_measurements(outcome="complete") == 5 and storage.count_measurements() == 7
+    assert len(storage.measurements(outcome="failed", source="online")) == 1
+    assert len(storage.measurements(config_id=config_id(other.to_dict()))) == 2
+    assert [m.steady_s for m in storage.measurements(n_sims=10)] == [0.05]
     assert len(storage.measurements(limit=2)) == 2
     assert storage.measurements(machine_id="nobody") == []
     best = storage.best_measurement(MACHINE, WORKLOAD)
-    assert best is not None and best.median_s == 0.05
+    assert best is not None and best.steady_s == 0.05
     best_at_n = storage.best_measurement(MACHINE, WORKLOAD, n_sims=100_000)
-    assert best_at_n is not None and (best_at_n.config_id, best_at_n.median_s) == (other, 0.2)
+    assert best_at_n is not None and (best_at_n.config, best_at_n.steady_s) == (other, 0.2)
     assert storage.best_measurement(MACHINE, "other workload") is None
+    with pytest.raises(ValueError):
+        storage.measurements(outcome="done")
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
+        ({"config": "cid"}, "config must be a kernels.Config"),
         ({"source": "guess"}, "source must be one of"),
-        ({"status": "done"}, "status must be an Outcome"),
+        ({"outcome": "done"}, "outcome must be one of"),
         ({"n_sims": 0}, "n_sims must be a positive int"),
-        ({"median_s": None}, "COMPLETE measurement needs a finite median_s"),
-        ({"stderr": "small"}, "stderr must be a number"),
+        ({"steady_s": None}, "COMPLETE measurement needs a finite steady_s or first_call_s"),
+        ({"steady_s": float("nan")}, "COMPLETE measurement needs a finite steady_s or first_call_s"),
+        ({"steady_s": -1.0}, "COMPLETE measurement needs a finite steady_s or first_call_s"),
+        ({"steady_s": "0.5"}, "steady_s must be a number"),
+        ({"standard_errors": {"price": "small"}}, "standard_errors must map names to numbers"),
+        ({"estimates": [1.0]}, "estimates must be a mapping"),
         ({"created_at": datetime.datetime(2030, 1, 1)}, "timezone-aware"),
     ],
 )
-def test_measurement_record_validates(changes: dict[str, object], message: str) -> None:
+def test_measurement_validates(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        record("cid", **changes)
+        record(**changes)
+
+
+def test_measurement_is_frozen_and_keyword_only() -> None:
+    m = record()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.steady_s = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Measurement(CONFIG, Outcome.COMPLETE, 10)  # type: ignore[misc]
 
 
 def test_tuning_session_round_trip(seeded: tuple[Storage, str]) -> None:
@@ -183,7 +250,7 @@ def test_model_round_trip(storage: Storage) -> None:
 
 def test_data_survives_reopening(db_path: Path, seeded: tuple[Storage, str]) -> None:
     storage, cid = seeded
-    storage.add_measurement(record(cid))
+    storage.add_measurements([record()])
     storage.close()
     with open_storage(str(db_path)) as again:
         assert len(again.measurements()) == 1

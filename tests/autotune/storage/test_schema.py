@@ -11,6 +11,7 @@ from sqlalchemy import text
 from autotune import SchemaVersionError, StorageError
 from autotune.storage import BUSY_TIMEOUT_S, SCHEMA_VERSION, Storage, open_storage
 
+SCHEMA_1 = Path(__file__).parent / "data" / "schema1.sql"
 OUR_TABLES = {"schema_version", "machines", "workloads", "configs", "tuning_sessions", "measurements", "profiles",
               "models"}
 
@@ -24,7 +25,7 @@ def _set_version(path: Path, version: int) -> None:
 def test_empty_database_is_initialised(db_path: Path) -> None:
     sqlite3.connect(db_path).close()  # an existing, empty SQLite file
     with open_storage(str(db_path)) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 1
+        assert store.schema_version() == SCHEMA_VERSION == 2
         with store.session(read_only=True) as session:
             tables = set(session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
             assert OUR_TABLES <= tables
@@ -51,11 +52,39 @@ def test_newer_schema_version_is_refused(db_path: Path) -> None:
     assert isinstance(info.value, StorageError)
 
 
-def test_older_schema_version_is_refused(db_path: Path) -> None:
+def test_older_schema_version_is_upgraded(tmp_path: Path) -> None:
+    """Schema 1 has a migration: the database is upgraded in place (what it converts: test_migration.py)."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(SCHEMA_1.read_text(encoding="utf-8"))
+    connection.close()
+    with open_storage(str(path)) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.count_measurements() > 0
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(measurements)")}
+    connection.close()
+    assert {"outcome", "steady_s", "estimates", "standard_errors", "legacy_timing"} <= columns
+    assert not columns & {"status", "median_s", "compile_s", "estimate", "stderr"}
+
+
+def test_schema_version_without_migration_is_refused(db_path: Path) -> None:
     open_storage(str(db_path)).close()
-    _set_version(db_path, SCHEMA_VERSION - 1)
-    with pytest.raises(SchemaVersionError, match=f"schema version {SCHEMA_VERSION - 1}, older.*no migration"):
+    _set_version(db_path, 0)
+    with pytest.raises(SchemaVersionError, match=r"schema version 0, older.*no migration"):
         open_storage(str(db_path))
+
+
+def test_failed_migration_leaves_the_database_as_it_was(db_path: Path) -> None:
+    """A database claiming schema 1 whose tables do not match: the upgrade fails and is rolled back."""
+    open_storage(str(db_path)).close()
+    _set_version(db_path, 1)
+    with pytest.raises(StorageError, match="status"):
+        open_storage(str(db_path))
+    with sqlite3.connect(db_path) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    connection.close()
 
 
 def test_refused_database_is_left_untouched(db_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autotune import StorageError
-from autotune.storage import DEFAULT_URL, ENV_VAR, open_storage, resolve_url
+from autotune.storage import DEFAULT_URL, ENV_VAR, SCHEMA_VERSION, open_storage, resolve_url
 
 from ._data import MACHINE, record, seed
 
@@ -46,7 +46,7 @@ def test_empty_env_var_falls_back_to_default(tmp_path: Path, monkeypatch: pytest
 def test_plain_path_becomes_sqlite_url(tmp_path: Path, name: str) -> None:
     with open_storage(str(tmp_path / name)) as store:
         assert store.url == f"sqlite:///{tmp_path / name}"
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
 
 
 def test_relative_path_is_resolved_against_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,7 +58,7 @@ def test_relative_path_is_resolved_against_cwd(tmp_path: Path, monkeypatch: pyte
 
 def test_in_memory_sqlite_is_accepted() -> None:
     with open_storage("sqlite://") as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
         with pytest.raises(StorageError, match="in-memory"):
             store.optuna_storage()
 
@@ -111,10 +111,10 @@ def test_in_memory_database_keeps_what_is_written(url: str) -> None:
     """One connection shared by the whole process: every thread and transaction sees the same data."""
     with open_storage(url) as store:
         cid = seed(store)
-        ids: list[int] = []
-        worker = threading.Thread(target=lambda: ids.append(store.add_measurement(record(cid))))
+        written = record()
+        worker = threading.Thread(target=lambda: store.add_measurements([written]))
         worker.start()
         worker.join()
         [row] = store.measurements()
-        assert row.id == ids[0] and row.config_id == cid and row.machine_id == MACHINE
+        assert row == written and row.config_id == cid and row.machine_id == MACHINE
         assert store.machine(MACHINE) is not None and store.config(cid) is not None
