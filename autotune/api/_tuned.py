@@ -10,6 +10,8 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
+
 from kernels import Config, SimulationResult, Workload, simulate, workload_kind
 from kernels._validation import check_int
 
@@ -103,6 +105,8 @@ def _prepare(workload: Workload, n_sims: int, policy: str, calls: int | None,
         raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
     if calls is not None:
         calls = check_int("", "calls", calls, low=1)
+    if storage is not None and not isinstance(storage, str):
+        raise ValueError(f"storage must be a database URL (str) or None, got {storage!r}")
     rt = runtime(storage if storage is not None else os.environ.get("AUTOTUNE_STORAGE"))
     return n_sims, calls, rt, rt.workload(workload, n_sims)
 
@@ -164,6 +168,10 @@ def tuned_simulate(
     warning; a config that fails at run time is recorded as failed and the default config runs.
     """
     started = time.perf_counter()
+    if not isinstance(record, bool):
+        raise ValueError(f"record must be True or False, got {record!r}")
+    if seed is not None and not isinstance(seed, np.random.SeedSequence):
+        check_int("", "seed", seed, low=0)  # checked here: a bad seed must not be recorded as a failing config
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     state.calls += 1
     source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls)

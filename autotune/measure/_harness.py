@@ -255,8 +255,8 @@ def _main_hidden() -> Iterator[None]:
 def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: MeasureOptions) -> Measurement:
     ctx = mp.get_context("forkserver")
     # Takes effect if the fork server is not running yet: each measurement process then starts with
-    # the harness already imported instead of importing it anew.
-    ctx.set_forkserver_preload(["numpy", "scipy.stats", "kernels", __name__])
+    # the harness and numba (a second per process otherwise) already imported.
+    ctx.set_forkserver_preload(["numpy", "scipy.stats", "numba", "kernels", __name__])
     recv, send = ctx.Pipe(duplex=False)
     args = (send, registry(), workload, n_sims, config, options)
     proc = ctx.Process(target=_child, args=args, name="autotune-measure")

@@ -171,12 +171,30 @@ def test_mismatched_model_schema_falls_back_to_the_default(db_url: str, caplog) 
     assert result.decision.source == "default" and "retrain" in caplog.text
 
 
+def test_a_model_row_that_fails_to_load_is_not_retried_by_the_process(db_url: str, monkeypatch) -> None:
+    import autotune.model
+    from autotune.api._runtime import runtime
+
+    store = open_storage(db_url)
+    row = store.add_model(name="default", feature_schema_version=999, n_rows=1, rows_hash="x", versions={},
+                          params={}, payload=b"not a model", metrics={})
+    loads = []
+    real = autotune.model.load_model
+    monkeypatch.setattr(autotune.model, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
+    for _ in range(3):
+        runtime(db_url).model_checked_at = -1e9  # as if the check interval had passed
+        assert tuned_simulate(OTHER, N, storage=db_url, policy="model").decision.source == "default"
+    assert len(loads) == 1 and runtime(db_url).failed_model_id == row
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [({"policy": "fastest"}, "policy"), ({"calls": 0}, "calls"),
-                                               ({"n_sims": 1}, "n_sims")])
+                                               ({"n_sims": 1}, "n_sims"), ({"record": "yes"}, "record"),
+                                               ({"storage": 3}, "storage"), ({"seed": "x"}, "seed"),
+                                               ({"n_sims": 10**15}, "n_sims")])
 def test_bad_arguments_name_the_field(db_url: str, kwargs: dict, match: str) -> None:
-    args = {"n_sims": N, **kwargs}
+    args = {"n_sims": N, "storage": db_url, **kwargs}
     with pytest.raises(ValueError, match=match):
-        tuned_simulate(TUNED, storage=db_url, **args)
+        tuned_simulate(TUNED, **args)
 
 
 def _calls_in_process(url: str, n: int) -> None:
