@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._validation import check_choice, check_int
+from .backends._registry import BUILTIN_BACKENDS, backend_names
 
 __all__ = ["BACKENDS", "EXECUTORS", "PRECISIONS", "Config"]
 
-BACKENDS = ("numpy", "numba", "jax")
-EXECUTORS = ("serial", "threads", "processes")
-PRECISIONS = ("float64", "float32")
+BACKENDS: tuple[str, ...] = BUILTIN_BACKENDS
+"""The built-in backends (``Config.backend`` also accepts backends registered later)."""
+EXECUTORS: tuple[str, ...] = ("serial", "threads", "processes")
+"""Values of ``Config.executor``."""
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
+"""Values of ``Config.precision``."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,6 @@ class Config:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        from .backends import backend_names  # the registry may hold user-registered backends
-
         set_(self, "backend", check_choice("Config", "backend", self.backend, backend_names()))
         set_(self, "executor", check_choice("Config", "executor", self.executor, EXECUTORS))
         set_(self, "precision", check_choice("Config", "precision", self.precision, PRECISIONS))
