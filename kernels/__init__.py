@@ -5,6 +5,12 @@
 chunking, QMC, shared memory); every valid config estimates the same quantity
 with its own statistical error. This package knows nothing of tuning.
 
+Limits on what is accepted are module constants (``MAX_SIMS``, ``MAX_CHUNKS``,
+``MAX_POLICIES``, ``MAX_EXPECTED_CLAIMS``, ...; see :mod:`kernels._limits`), and a
+run's memory (:func:`estimate_memory`) is checked against :func:`memory_limit`
+(the machine's available memory, the ``KERNELS_MEMORY_LIMIT`` environment
+variable, or :func:`set_memory_limit`).
+
 Tools built on kernels may use the helpers exported here: the chunk sizing
 (:func:`auto_chunk_size`, :func:`bytes_per_sim`), the knob values (``BACKENDS``,
 ``EXECUTORS``, ``PRECISIONS``), the backend registry (:func:`backend_names`,
@@ -31,6 +37,25 @@ from ._distributions import (
     Weibull,
 )
 from ._executors import ExecutionError, shutdown_pools
+from ._limits import (
+    FLOAT32_LIMIT,
+    MAX_BINOMIAL_TRIALS,
+    MAX_CHUNKS,
+    MAX_EXPECTED_CLAIMS,
+    MAX_GROUPS,
+    MAX_LOSS,
+    MAX_MATURITY,
+    MAX_POLICIES,
+    MAX_PRICE,
+    MAX_QMC_POINTS,
+    MAX_QMC_SCRAMBLES,
+    MAX_RATE_TIMES_MATURITY,
+    MAX_SIMS,
+    MAX_TOTAL_VOLATILITY,
+    MAX_WORKERS,
+    MIN_PRICE,
+)
+from ._resources import MEMORY_LIMIT_ENV, estimate_memory, memory_limit, set_memory_limit
 from ._results import SimulationResult, Timing
 from ._simulate import simulate
 from ._validation import check_choice, check_int, check_real
@@ -42,7 +67,24 @@ from .backends import registry as backend_registry
 __all__ = [
     "BACKENDS",
     "EXECUTORS",
+    "FLOAT32_LIMIT",
     "FREQUENCIES",
+    "MAX_BINOMIAL_TRIALS",
+    "MAX_CHUNKS",
+    "MAX_EXPECTED_CLAIMS",
+    "MAX_GROUPS",
+    "MAX_LOSS",
+    "MAX_MATURITY",
+    "MAX_POLICIES",
+    "MAX_PRICE",
+    "MAX_QMC_POINTS",
+    "MAX_QMC_SCRAMBLES",
+    "MAX_RATE_TIMES_MATURITY",
+    "MAX_SIMS",
+    "MAX_TOTAL_VOLATILITY",
+    "MAX_WORKERS",
+    "MEMORY_LIMIT_ENV",
+    "MIN_PRICE",
     "PRECISIONS",
     "SEVERITIES",
     "AsianOption",
@@ -75,10 +117,13 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_real",
+    "estimate_memory",
     "european_reference",
     "geometric_asian_price",
     "geometric_asian_reference",
+    "memory_limit",
     "register_backend",
+    "set_memory_limit",
     "shutdown_pools",
     "simulate",
     "workload_kind",
