@@ -8,6 +8,7 @@ quasi-Monte Carlo) the scipy distribution used for inverse-CDF sampling.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -94,8 +95,13 @@ class Severity(ABC):
 
     def plausible_max(self) -> float:
         """The largest draw considered plausible: the quantile at ``1 - TAIL_PROBABILITY`` (maybe ``inf``)."""
-        with np.errstate(all="ignore"):
-            return finite_or_inf(float(self.scipy().isf(TAIL_PROBABILITY)))
+        return _plausible_max(self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plausible_max(severity: Severity) -> float:
+    with np.errstate(all="ignore"):
+        return finite_or_inf(float(severity.scipy().isf(TAIL_PROBABILITY)))
 
 
 @dataclass(frozen=True)
