@@ -19,9 +19,9 @@ from typing import NamedTuple
 from ._chunks import auto_chunk_size, bytes_per_sim, count_chunks
 from ._config import Config
 from ._estimators import output_shape
-from ._limits import FLOAT32_LIMIT, TAIL_Z
+from ._limits import FLOAT32_LIMIT, MAX_SIMS, TAIL_Z
 from ._validation import check_int
-from ._workloads import Portfolio, Workload
+from ._workloads import Portfolio, Workload, workload_kind
 
 __all__ = ["MEMORY_LIMIT_ENV", "check_run", "estimate_memory", "memory_limit", "resolve_chunk_size",
            "set_memory_limit"]
@@ -85,6 +85,10 @@ def estimate_memory(workload: Workload, n_sims: int, config: Config) -> int:
     ``PLAN_BYTES_PER_CHUNK`` per chunk. It counts arrays, not the interpreters of
     worker processes, and follows the numpy backend (the others need no more).
     """
+    workload_kind(workload)
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
+    if not isinstance(config, Config):
+        raise ValueError(f"config must be a kernels.Config, got {type(config).__name__}")
     return memory_parts(workload, n_sims, config).total
 
 

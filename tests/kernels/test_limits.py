@@ -114,6 +114,9 @@ def refused(build, field: str) -> str:
         (lambda: simulate(OPTION, 100, seed=True), "seed"),
         (lambda: simulate(OPTION, 100, seed="abc"), "seed"),
         (lambda: simulate(OPTION, 100, config="numpy"), "config"),
+        (lambda: estimate_memory(OPTION, -5, Config()), "n_sims"),
+        (lambda: estimate_memory("book", 100, Config()), "workload"),
+        (lambda: estimate_memory(OPTION, 100, None), "config"),
     ],
 )
 def test_out_of_range_input_is_refused_at_once_naming_the_field(build, field: str) -> None:
