@@ -4,10 +4,24 @@
 :class:`Config` says how to compute (backend, workers, executor, precision,
 chunking, QMC, shared memory); every valid config estimates the same quantity
 with its own statistical error. This package knows nothing of tuning.
+
+Limits on what is accepted are module constants (``MAX_SIMS``, ``MAX_CHUNKS``,
+``MAX_POLICIES``, ``MAX_EXPECTED_CLAIMS``, ...; see :mod:`kernels._limits`), and a
+run's memory (:func:`estimate_memory`) is checked against :func:`memory_limit`
+(the machine's available memory, the ``KERNELS_MEMORY_LIMIT`` environment
+variable, or :func:`set_memory_limit`).
+
+Tools built on kernels may use the helpers exported here: the chunk sizing
+(:func:`auto_chunk_size`, :func:`bytes_per_sim`), the knob values (``BACKENDS``,
+``EXECUTORS``, ``PRECISIONS``), the backend registry (:func:`backend_names`,
+:func:`register_backend`, :func:`backend_registry`, :func:`adopt_backend_registry`,
+also in :mod:`kernels.backends`) and the argument checks (:func:`check_int`,
+:func:`check_real`, :func:`check_choice`).
 """
 
 from ._analytic import black_scholes, european_reference, geometric_asian_price, geometric_asian_reference
-from ._config import Config
+from ._chunks import auto_chunk_size, bytes_per_sim
+from ._config import BACKENDS, EXECUTORS, PRECISIONS, Config
 from ._distributions import (
     FREQUENCIES,
     SEVERITIES,
@@ -23,13 +37,55 @@ from ._distributions import (
     Weibull,
 )
 from ._executors import ExecutionError, shutdown_pools
+from ._limits import (
+    FLOAT32_LIMIT,
+    MAX_BINOMIAL_TRIALS,
+    MAX_CHUNKS,
+    MAX_EXPECTED_CLAIMS,
+    MAX_GROUPS,
+    MAX_LOSS,
+    MAX_MATURITY,
+    MAX_POLICIES,
+    MAX_PRICE,
+    MAX_QMC_POINTS,
+    MAX_QMC_SCRAMBLES,
+    MAX_RATE_TIMES_MATURITY,
+    MAX_SIMS,
+    MAX_TOTAL_VOLATILITY,
+    MAX_WORKERS,
+    MIN_PRICE,
+)
+from ._resources import MEMORY_LIMIT_ENV, estimate_memory, memory_limit, set_memory_limit
 from ._results import SimulationResult, Timing
 from ._simulate import simulate
+from ._validation import check_choice, check_int, check_real
 from ._workloads import AsianOption, EuropeanOption, PolicyGroup, PolicyTerms, Portfolio, Workload, workload_kind
-from .backends import BackendUnavailableError
+from .backends import BackendUnavailableError, backend_names, register_backend
+from .backends import adopt_registry as adopt_backend_registry
+from .backends import registry as backend_registry
 
 __all__ = [
+    "BACKENDS",
+    "EXECUTORS",
+    "FLOAT32_LIMIT",
     "FREQUENCIES",
+    "MAX_BINOMIAL_TRIALS",
+    "MAX_CHUNKS",
+    "MAX_EXPECTED_CLAIMS",
+    "MAX_GROUPS",
+    "MAX_LOSS",
+    "MAX_MATURITY",
+    "MAX_POLICIES",
+    "MAX_PRICE",
+    "MAX_QMC_POINTS",
+    "MAX_QMC_SCRAMBLES",
+    "MAX_RATE_TIMES_MATURITY",
+    "MAX_SIMS",
+    "MAX_TOTAL_VOLATILITY",
+    "MAX_WORKERS",
+    "MEMORY_LIMIT_ENV",
+    "MIN_PRICE",
+    "PRECISIONS",
     "SEVERITIES",
     "AsianOption",
     "BackendUnavailableError",
@@ -52,10 +108,22 @@ __all__ = [
     "Timing",
     "Weibull",
     "Workload",
+    "adopt_backend_registry",
+    "auto_chunk_size",
+    "backend_names",
+    "backend_registry",
     "black_scholes",
+    "bytes_per_sim",
+    "check_choice",
+    "check_int",
+    "check_real",
+    "estimate_memory",
     "european_reference",
     "geometric_asian_price",
     "geometric_asian_reference",
+    "memory_limit",
+    "register_backend",
+    "set_memory_limit",
     "shutdown_pools",
     "simulate",
     "workload_kind",

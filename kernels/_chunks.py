@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._limits import MAX_CHUNKS
 from ._workloads import AsianOption, EuropeanOption, Portfolio, Workload
 
 # Spawn-key namespaces, so that pseudo-random chunk streams, scramble seeds and
@@ -26,6 +27,8 @@ _PRNG, _SCRAMBLE, _QMC_AUX = 0, 1, 2
 AUTO_CHUNK_BYTES = 64 * 2**20
 MIN_AUTO_CHUNK = 4096
 AUTO_CHUNKS = 64
+# Automatic chunks stay at MIN_AUTO_CHUNK sims or more unless that would take more than this.
+MAX_AUTO_CHUNK_BYTES = 2**30
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,14 @@ def plan_chunks(
     return chunks
 
 
+def count_chunks(n_sims: int, chunk_size: int, *, qmc: bool = False, scrambles: int = 16) -> int:
+    """How many chunks :func:`plan_chunks` makes, without making them (O(1))."""
+    if not qmc:
+        return -(-n_sims // chunk_size)
+    base, extra = divmod(n_sims, scrambles)
+    return extra * -(-(base + 1) // chunk_size) + (scrambles - extra) * -(-base // chunk_size)
+
+
 def bytes_per_sim(workload: Workload, itemsize: int = 8) -> float:
     """Rough working memory of one simulation, for automatic chunk sizes and memory limits."""
     if isinstance(workload, EuropeanOption):
@@ -101,9 +112,18 @@ def auto_chunk_size(workload: Workload, n_sims: int) -> int:
     A power of two that cuts the run into about ``AUTO_CHUNKS`` chunks (so that
     parallel workers have work to share, and the choice does not depend on the
     worker count), at least ``MIN_AUTO_CHUNK`` sims, and small enough that one
-    chunk needs about ``AUTO_CHUNK_BYTES`` of working memory at most.
+    chunk needs about ``AUTO_CHUNK_BYTES`` of working memory at most. Two
+    exceptions: where ``MIN_AUTO_CHUNK`` sims would need more than
+    ``MAX_AUTO_CHUNK_BYTES``, the memory target wins (down to one sim); and the
+    run never has more than ``MAX_CHUNKS / 2`` chunks (huge runs get larger chunks).
     """
     per_sim = max(bytes_per_sim(workload), 1.0)
-    memory_cap = max(MIN_AUTO_CHUNK, int(AUTO_CHUNK_BYTES // per_sim))
-    size = min(memory_cap, max(MIN_AUTO_CHUNK, n_sims // AUTO_CHUNKS))
-    return int(min(1 << (size.bit_length() - 1), n_sims))
+    memory_cap = int(AUTO_CHUNK_BYTES // per_sim)
+    if memory_cap < MIN_AUTO_CHUNK and MIN_AUTO_CHUNK * per_sim <= MAX_AUTO_CHUNK_BYTES:
+        memory_cap = MIN_AUTO_CHUNK
+    size = max(1, min(memory_cap, max(MIN_AUTO_CHUNK, n_sims // AUTO_CHUNKS)))
+    size = 1 << (size.bit_length() - 1)
+    fewest = -(-n_sims // (MAX_CHUNKS // 2))  # smallest size that keeps the plan within MAX_CHUNKS / 2
+    if size < fewest:
+        size = 1 << (fewest - 1).bit_length()
+    return int(min(size, n_sims))

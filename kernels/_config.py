@@ -6,13 +6,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ._chunks import count_chunks
+from ._limits import MAX_CHUNKS, MAX_QMC_POINTS, MAX_QMC_SCRAMBLES, MAX_SIMS, MAX_WORKERS
 from ._validation import check_choice, check_int
+from .backends._registry import BUILTIN_BACKENDS, backend_names
 
 __all__ = ["BACKENDS", "EXECUTORS", "PRECISIONS", "Config"]
 
-BACKENDS = ("numpy", "numba", "jax")
-EXECUTORS = ("serial", "threads", "processes")
-PRECISIONS = ("float64", "float32")
+BACKENDS: tuple[str, ...] = BUILTIN_BACKENDS
+"""The built-in backends (``Config.backend`` also accepts backends registered later)."""
+EXECUTORS: tuple[str, ...] = ("serial", "threads", "processes")
+"""Values of ``Config.executor``."""
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
+"""Values of ``Config.precision``."""
 
 
 @dataclass(frozen=True)
@@ -22,17 +28,20 @@ class Config:
     Args:
         backend: ``"numpy"`` (vectorized), ``"numba"`` (njit, GIL released, cached
             compilation) or ``"jax"`` (jit; runs on a GPU when JAX sees one).
-        workers: number of workers running chunks in parallel (>= 1).
+        workers: number of workers running chunks in parallel (integer in ``[1, MAX_WORKERS]``).
         executor: ``"serial"`` (one worker, in the calling thread), ``"threads"`` or
             ``"processes"``; ``workers > 1`` needs threads or processes.
         precision: ``"float64"`` or ``"float32"`` for draws and per-path arithmetic.
             Sums are always accumulated in float64.
-        chunk_size: simulations per chunk (>= 1), which bounds memory and is the
-            unit of seeding; ``None`` picks a size from the workload's memory needs.
+        chunk_size: simulations per chunk (integer in ``[1, MAX_SIMS]``), which bounds memory
+            and is the unit of seeding; ``None`` picks a size from the workload's memory needs.
+            A run may have at most ``MAX_CHUNKS`` chunks.
         qmc: use scrambled Sobol points (randomized quasi-Monte Carlo) instead of
             pseudo-random draws; standard errors then come from independent scrambles.
-        qmc_scrambles: number of independent scrambles with ``qmc`` (>= 2). Not a
-            speed knob: it sets how the standard error is estimated.
+        qmc_scrambles: number of independent scrambles with ``qmc`` (integer in
+            ``[2, MAX_QMC_SCRAMBLES]``; each scramble is one Sobol sequence of at most
+            ``MAX_QMC_POINTS`` points). Not a speed knob: it sets how the standard error
+            is estimated.
         shared_memory: process workers write chunk results into
             ``multiprocessing.shared_memory`` instead of pickling them back; needs
             ``executor="processes"``.
@@ -52,15 +61,14 @@ class Config:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        from .backends import backend_names  # the registry may hold user-registered backends
-
         set_(self, "backend", check_choice("Config", "backend", self.backend, backend_names()))
         set_(self, "executor", check_choice("Config", "executor", self.executor, EXECUTORS))
         set_(self, "precision", check_choice("Config", "precision", self.precision, PRECISIONS))
-        set_(self, "workers", check_int("Config", "workers", self.workers, low=1))
+        set_(self, "workers", check_int("Config", "workers", self.workers, low=1, high=MAX_WORKERS))
         if self.chunk_size is not None:
-            set_(self, "chunk_size", check_int("Config", "chunk_size", self.chunk_size, low=1))
-        set_(self, "qmc_scrambles", check_int("Config", "qmc_scrambles", self.qmc_scrambles, low=2))
+            set_(self, "chunk_size", check_int("Config", "chunk_size", self.chunk_size, low=1, high=MAX_SIMS))
+        scrambles = check_int("Config", "qmc_scrambles", self.qmc_scrambles, low=2, high=MAX_QMC_SCRAMBLES)
+        set_(self, "qmc_scrambles", scrambles)
         for name in ("qmc", "shared_memory"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
@@ -84,6 +92,22 @@ class Config:
                 f"Config.qmc=True with qmc_scrambles={self.qmc_scrambles} needs n_sims >= "
                 f"{2 * self.qmc_scrambles}, got {n_sims}"
             )
+        points = -(-n_sims // self.qmc_scrambles)
+        if self.qmc and points > MAX_QMC_POINTS:
+            raise ValueError(
+                f"Config.qmc_scrambles={self.qmc_scrambles} splits n_sims={n_sims} into Sobol sequences of "
+                f"{points} points, over the limit of {MAX_QMC_POINTS} (kernels.MAX_QMC_POINTS); use "
+                f"qmc_scrambles >= {-(-n_sims // MAX_QMC_POINTS)} or fewer sims"
+            )
+        if self.chunk_size is not None:
+            size = min(self.chunk_size, points) if self.qmc else self.chunk_size
+            chunks = count_chunks(n_sims, size, qmc=self.qmc, scrambles=self.qmc_scrambles)
+            if chunks > MAX_CHUNKS:
+                raise ValueError(
+                    f"Config.chunk_size={self.chunk_size} cuts n_sims={n_sims} into {chunks} chunks, over the "
+                    f"limit of {MAX_CHUNKS} (kernels.MAX_CHUNKS); use chunk_size >= "
+                    f"{-(-n_sims // (MAX_CHUNKS // 2))} or chunk_size=None"
+                )
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some knobs changed (validated again)."""

@@ -8,13 +8,16 @@ quasi-Monte Carlo) the scipy distribution used for inverse-CDF sampling.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 from scipy import stats
 
+from ._limits import MAX_BINOMIAL_TRIALS, MAX_EXPECTED_CLAIMS, TAIL_PROBABILITY, finite_or_inf
 from ._validation import check_int, check_real
 
 __all__ = [
@@ -64,6 +67,13 @@ class Frequency(ABC):
     def scipy(self) -> stats.rv_discrete:
         """The frozen scipy distribution (used for inverse-CDF sampling)."""
 
+    def _check_mean(self, fields: str) -> None:
+        if self.mean() > MAX_EXPECTED_CLAIMS:
+            raise ValueError(
+                f"{fields} give a mean of {self.mean():g} occurrences per year, over the limit of "
+                f"{MAX_EXPECTED_CLAIMS:g} (kernels.MAX_EXPECTED_CLAIMS)"
+            )
+
 
 class Severity(ABC):
     """Ground-up size of one occurrence (a positive continuous variable)."""
@@ -83,17 +93,28 @@ class Severity(ABC):
         """Expected size (``inf`` where it does not exist)."""
         return float(self.scipy().mean())
 
+    def plausible_max(self) -> float:
+        """The largest draw considered plausible: the quantile at ``1 - TAIL_PROBABILITY`` (maybe ``inf``)."""
+        return _plausible_max(self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plausible_max(severity: Severity) -> float:
+    with np.errstate(all="ignore"):
+        return finite_or_inf(float(severity.scipy().isf(TAIL_PROBABILITY)))
+
 
 @dataclass(frozen=True)
 class Poisson(Frequency):
-    """Poisson count with mean ``lam`` (> 0)."""
+    """Poisson count with mean ``lam`` in ``(0, MAX_EXPECTED_CLAIMS]``."""
 
     lam: float
     code: ClassVar[int] = 0
     family: ClassVar[str] = "poisson"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lam", check_real("Poisson", "lam", self.lam, low=0, low_open=True))
+        lam = check_real("Poisson", "lam", self.lam, low=0, high=MAX_EXPECTED_CLAIMS, low_open=True)
+        object.__setattr__(self, "lam", lam)
 
     def mean(self) -> float:
         return self.lam
@@ -119,8 +140,8 @@ class NegativeBinomial(Frequency):
         n: number of successes, a real number > 0.
         p: success probability, in (0, 1).
 
-    The mean is ``n (1 - p) / p`` and the variance ``n (1 - p) / p**2``
-    (numpy's and scipy's ``nbinom`` convention).
+    The mean is ``n (1 - p) / p`` (at most ``MAX_EXPECTED_CLAIMS``) and the variance
+    ``n (1 - p) / p**2`` (numpy's and scipy's ``nbinom`` convention).
     """
 
     n: float
@@ -133,6 +154,7 @@ class NegativeBinomial(Frequency):
         object.__setattr__(
             self, "p", check_real("NegativeBinomial", "p", self.p, low=0, high=1, low_open=True, high_open=True)
         )
+        self._check_mean(f"NegativeBinomial.n={self.n:g} and NegativeBinomial.p={self.p:g}")
 
     def mean(self) -> float:
         return self.n * (1 - self.p) / self.p
@@ -152,7 +174,8 @@ class NegativeBinomial(Frequency):
 
 @dataclass(frozen=True)
 class Binomial(Frequency):
-    """Binomial count: successes in ``n`` (integer >= 1) trials of probability ``p`` in (0, 1)."""
+    """Binomial count: successes in ``n`` trials (integer in ``[1, MAX_BINOMIAL_TRIALS]``) of probability
+    ``p`` in (0, 1); the mean ``n p`` is at most ``MAX_EXPECTED_CLAIMS``."""
 
     n: int
     p: float
@@ -160,10 +183,11 @@ class Binomial(Frequency):
     family: ClassVar[str] = "binomial"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n", check_int("Binomial", "n", self.n, low=1))
+        object.__setattr__(self, "n", check_int("Binomial", "n", self.n, low=1, high=MAX_BINOMIAL_TRIALS))
         object.__setattr__(
             self, "p", check_real("Binomial", "p", self.p, low=0, high=1, low_open=True, high_open=True)
         )
+        self._check_mean(f"Binomial.n={self.n} and Binomial.p={self.p:g}")
 
     def mean(self) -> float:
         return self.n * self.p

@@ -124,9 +124,12 @@ def reduce_portfolio(losses: np.ndarray, chunks: Sequence[Chunk], qmc: bool, por
     est: dict[str, float] = {}
     se: dict[str, float] = {}
     mean = float(losses.mean())
+    # At most two whole-sample temporaries are alive at once (kernels._resources.REDUCE_COPIES).
     centered = losses - mean
     m2 = float(np.dot(centered, centered) / n)
-    m4 = float(np.mean(centered**4))
+    np.square(centered, out=centered)
+    m4 = float(np.dot(centered, centered) / n)
+    del centered
     est["mean"] = mean
     if qmc:
         reps = np.array([losses[chunks[i].start : chunks[i].start + chunks[i].size].sum() for i in range(len(chunks))])
@@ -147,17 +150,21 @@ def reduce_portfolio(losses: np.ndarray, chunks: Sequence[Chunk], qmc: bool, por
         k = _quantile_index(n, p)
         extra.update((max(k - half[p], 0), min(k + half[p], n - 1)))
     part = np.partition(losses, sorted(set(idx) | extra))
+    excess = np.empty_like(losses)
     for p in levels:
         k = _quantile_index(n, p)
         var_p = float(part[k])
         lo, hi = float(part[max(k - half[p], 0)]), float(part[min(k + half[p], n - 1)])
-        excess = np.maximum(losses - var_p, 0.0)
-        tvar = var_p + float(excess.mean()) / (1 - p)
+        np.subtract(losses, var_p, out=excess)
+        np.maximum(excess, 0.0, out=excess)
+        mean_excess = float(excess.mean())
+        excess -= mean_excess  # in place: the standard deviation without another temporary
+        std_excess = math.sqrt(float(np.dot(excess, excess)) / max(n - 1, 1))
         key = f"{p:g}"
         est[f"VaR_{key}"] = var_p
-        est[f"TVaR_{key}"] = tvar
+        est[f"TVaR_{key}"] = var_p + mean_excess / (1 - p)
         se[f"VaR_{key}"] = (hi - lo) / 2
-        se[f"TVaR_{key}"] = float(excess.std(ddof=1)) / ((1 - p) * math.sqrt(n))
+        se[f"TVaR_{key}"] = std_excess / ((1 - p) * math.sqrt(n))
     return est, se
 
 

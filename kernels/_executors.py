@@ -9,6 +9,17 @@ Process pools are started once per worker count and kept for later calls (a
 pool start is first-call overhead, not steady-state cost); they use the
 ``forkserver`` start method, because forking a process that already runs numba
 or JAX threads can deadlock.
+
+Kept pools are stopped at exit in every kind of process. The stop is registered
+as a ``multiprocessing.util.Finalize`` with an exit priority, so it runs before
+multiprocessing joins the process's children: in the main process, but also in
+a ``multiprocessing`` child or a process-pool worker that embeds this library,
+where ``multiprocessing`` itself joins the children at exit, before the
+interpreter's own exit handlers (which would otherwise wait forever on the kept
+pool's idle workers). Workers get ``EXIT_TIMEOUT_S`` to finish the chunk they
+run, then are killed. A forked child forgets the pools it inherited (they
+belong to its parent) and starts its own with ``spawn``, because the forkserver
+it inherited is its parent's too.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing as mp
+import os
 import sys
 import threading
 import time
@@ -23,6 +35,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import shared_memory
+from multiprocessing import util as mp_util
 from typing import TypeVar
 
 import numpy as np
@@ -41,6 +54,13 @@ T = TypeVar("T")
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 _WARMED: dict[int, set[tuple]] = {}
 _POOL_LOCK = threading.Lock()
+_INHERITED: list[ProcessPoolExecutor] = []  # a forked child's copies of its parent's pools, never used
+_EXIT_HOOK_PID: int | None = None  # the process whose exit stops the pools
+_FORKED = False  # this process was forked from one that imported kernels
+# Seconds the pool's workers get at exit or shutdown_pools() to finish before they are killed.
+EXIT_TIMEOUT_S = 5.0
+# Exit priority of the stop among multiprocessing's finalizers (>= 0 runs before children are joined).
+_EXIT_PRIORITY = 100
 
 
 class ExecutionError(RuntimeError):
@@ -48,17 +68,26 @@ class ExecutionError(RuntimeError):
 
 
 def _context() -> mp.context.BaseContext:
-    if sys.platform.startswith("linux") or sys.platform == "darwin":
+    if not _FORKED and (sys.platform.startswith("linux") or sys.platform == "darwin"):
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["numpy", "scipy.stats", "kernels"])
         return ctx
     return mp.get_context("spawn")
 
 
+def _register_exit_hook() -> None:
+    """Stop the pools at this process's exit, before multiprocessing joins its children (once per process)."""
+    global _EXIT_HOOK_PID
+    if _EXIT_HOOK_PID != os.getpid():
+        mp_util.Finalize(None, shutdown_pools, exitpriority=_EXIT_PRIORITY)
+        _EXIT_HOOK_PID = os.getpid()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     with _POOL_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
+            _register_exit_hook()
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
             _POOLS[workers] = pool
             _WARMED[workers] = set()
@@ -74,12 +103,42 @@ def _discard_pool(workers: int) -> None:
 
 
 def shutdown_pools() -> None:
-    """Stop every cached worker process pool (they are restarted on demand)."""
-    for workers in list(_POOLS):
-        _discard_pool(workers)
+    """Stop every kept worker process pool (they are restarted on demand).
+
+    Pending chunks are cancelled; workers get ``EXIT_TIMEOUT_S`` seconds to finish the
+    chunk they run and exit, then are killed. Runs by itself at exit.
+    """
+    with _POOL_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+        _WARMED.clear()
+    processes = []
+    for pool in pools:
+        processes += list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + EXIT_TIMEOUT_S
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in processes:
+        if proc.is_alive():
+            log.warning("killing worker process %s, still running %g s after shutdown", proc.pid, EXIT_TIMEOUT_S)
+            proc.kill()
+            proc.join(1.0)
+
+
+def _forget_inherited_pools() -> None:
+    """In a forked child: the pools, the lock's state and the forkserver are the parent's; use none of them."""
+    global _POOL_LOCK, _FORKED
+    _POOL_LOCK = threading.Lock()
+    _FORKED = True
+    _INHERITED.extend(_POOLS.values())
+    _POOLS.clear()
+    _WARMED.clear()
 
 
 atexit.register(shutdown_pools)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_pools)
 
 
 def _warm_task(paths: dict[str, str], workload: Workload, config: Config, chunk_size: int) -> None:

@@ -8,9 +8,11 @@ import time
 import numpy as np
 
 from . import _executors
-from ._chunks import auto_chunk_size, plan_chunks
+from ._chunks import plan_chunks
 from ._config import Config
 from ._estimators import reduce
+from ._limits import MAX_SIMS
+from ._resources import check_run, resolve_chunk_size
 from ._results import SimulationResult, Timing
 from ._validation import check_int
 from ._workloads import Workload, workload_kind
@@ -24,7 +26,8 @@ def _seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
     if seed is None or isinstance(seed, np.random.SeedSequence):
         return seed if seed is not None else np.random.SeedSequence()
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be None, a non-negative integer or a numpy SeedSequence, got {seed!r}")
+        raise ValueError(f"seed must be None, a non-negative integer or a numpy SeedSequence, got {seed!r} "
+                         f"({type(seed).__name__})")
     return np.random.SeedSequence(int(seed))
 
 
@@ -35,8 +38,8 @@ def simulate(
 
     Args:
         workload: a :class:`Portfolio`, :class:`EuropeanOption` or :class:`AsianOption`.
-        n_sims: number of simulations (integer >= 2): simulated years for a portfolio,
-            paths (or antithetic pairs) for an option.
+        n_sims: number of simulations (integer in ``[2, MAX_SIMS]``): simulated years for a
+            portfolio, paths (or antithetic pairs) for an option.
         config: how to compute; ``None`` means ``Config()``, the default.
         seed: integer, ``SeedSequence`` or None (fresh entropy, reported in the result).
             The same seed, config and ``n_sims`` give identical results; with the numpy
@@ -48,23 +51,25 @@ def simulate(
         and a timing breakdown.
 
     Raises:
-        ValueError: a bad workload, ``n_sims``, config or seed, naming the field.
+        ValueError: a bad workload, ``n_sims``, config or seed, naming the field; a run over a
+            limit of :mod:`kernels` (``MAX_SIMS``, ``MAX_CHUNKS``, ``MAX_QMC_POINTS``), values that
+            float32 cannot hold, or a run that needs more memory than :func:`kernels.memory_limit`
+            (see :func:`kernels.estimate_memory`); raised before anything is planned or started.
         kernels.backends.BackendUnavailableError: the backend's library is not installed.
         kernels.ExecutionError: a worker process died.
     """
     t0 = time.perf_counter()
     workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     if config is None:
         config = Config()
     elif not isinstance(config, Config):
         raise ValueError(f"config must be a kernels.Config, got {type(config).__name__}")
     config.check_for(n_sims)
     root = _seed_sequence(seed)
+    check_run(workload, n_sims, config)
 
-    chunk_size = min(config.chunk_size or auto_chunk_size(workload, n_sims), n_sims)
-    if config.qmc:  # no chunk spans two scrambles, so larger sizes would only pad
-        chunk_size = min(chunk_size, -(-n_sims // config.qmc_scrambles))
+    chunk_size = resolve_chunk_size(workload, n_sims, config)
     used = config.replace(chunk_size=chunk_size)
     chunks = plan_chunks(n_sims, chunk_size, root, qmc=used.qmc, scrambles=used.qmc_scrambles)
 

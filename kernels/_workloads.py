@@ -9,7 +9,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ._distributions import Frequency, Severity
+from ._distributions import Binomial, Frequency, Severity
+from ._limits import (
+    MAX_BINOMIAL_TRIALS,
+    MAX_EXPECTED_CLAIMS,
+    MAX_GROUPS,
+    MAX_LOSS,
+    MAX_MATURITY,
+    MAX_POLICIES,
+    MAX_PRICE,
+    MAX_RATE_TIMES_MATURITY,
+    MAX_TOTAL_VOLATILITY,
+    MIN_PRICE,
+)
 from ._validation import check_choice, check_int, check_real
 
 __all__ = ["AsianOption", "EuropeanOption", "PolicyGroup", "PolicyTerms", "Portfolio", "Workload"]
@@ -61,10 +73,15 @@ class PolicyGroup:
     """``n_policies`` independent, identical policies.
 
     Args:
-        n_policies: number of policies (integer >= 1).
+        n_policies: number of policies (integer in ``[1, MAX_POLICIES]``); the group's expected
+            occurrences per year are at most ``MAX_EXPECTED_CLAIMS``.
         frequency: occurrences per policy per year (Poisson, NegativeBinomial, Binomial).
         severity: ground-up size of one occurrence (Gamma, Lognormal, Pareto, Exponential, Weibull).
         terms: deductibles and limits, see :class:`PolicyTerms`.
+
+    The group's plausible annual loss (:meth:`loss_ceiling`) must stay below ``MAX_LOSS``, so that
+    float64 sums of losses and of their powers cannot overflow: a severity whose tail reaches
+    beyond it needs a finite ``terms.limit``.
     """
 
     n_policies: int
@@ -73,7 +90,8 @@ class PolicyGroup:
     terms: PolicyTerms = field(default_factory=PolicyTerms)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n_policies", check_int("PolicyGroup", "n_policies", self.n_policies, low=1))
+        n = check_int("PolicyGroup", "n_policies", self.n_policies, low=1, high=MAX_POLICIES)
+        object.__setattr__(self, "n_policies", n)
         if not isinstance(self.frequency, Frequency):
             raise ValueError(
                 "PolicyGroup.frequency must be a Poisson, NegativeBinomial or Binomial, "
@@ -86,6 +104,28 @@ class PolicyGroup:
             )
         if not isinstance(self.terms, PolicyTerms):
             raise ValueError(f"PolicyGroup.terms must be a PolicyTerms, got {type(self.terms).__name__}")
+        self._check_scale()
+
+    def _check_scale(self) -> None:
+        n, claims = self.n_policies, self.expected_claims()
+        if claims > MAX_EXPECTED_CLAIMS:
+            raise ValueError(
+                f"PolicyGroup.n_policies={n} with {self.frequency.mean():g} occurrences per policy gives "
+                f"{claims:g} expected occurrences per year, over the limit of {MAX_EXPECTED_CLAIMS:g} "
+                "(kernels.MAX_EXPECTED_CLAIMS)"
+            )
+        if isinstance(self.frequency, Binomial) and self.frequency.n * n > MAX_BINOMIAL_TRIALS:
+            raise ValueError(
+                f"PolicyGroup.n_policies={n} pools Binomial.n={self.frequency.n} into {self.frequency.n * n:g} "
+                f"trials, over the limit of {MAX_BINOMIAL_TRIALS:g} (kernels.MAX_BINOMIAL_TRIALS)"
+            )
+        ceiling = self.loss_ceiling()
+        if ceiling > MAX_LOSS:
+            raise ValueError(
+                f"PolicyGroup.severity={self.severity!r} with PolicyTerms.limit={self.terms.limit:g} makes "
+                f"annual losses up to about {ceiling:g} plausible, over the limit of {MAX_LOSS:g} "
+                "(kernels.MAX_LOSS); set a finite PolicyTerms.limit or use a lighter-tailed severity"
+            )
 
     @property
     def pooled(self) -> bool:
@@ -101,6 +141,19 @@ class PolicyGroup:
         """Expected number of occurrences of the whole group in one year."""
         return self.n_policies * self.frequency.mean()
 
+    def loss_ceiling(self) -> float:
+        """A plausible upper bound of the values summed for the group's annual loss (``inf`` if none).
+
+        The largest plausible payment (the severity's ``1 - TAIL_PROBABILITY`` quantile, capped by
+        the occurrence limit) times a generous count (mean + 10 standard deviations + 10),
+        capped by the aggregate limits of the policies, but never below one payment (payments
+        are summed before the aggregate terms apply).
+        """
+        payment = min(self.severity.plausible_max(), self.terms.limit)
+        n = self.n_policies
+        count = self.expected_claims() + 10 * math.sqrt(n * self.frequency.var()) + 10
+        return max(payment, min(payment * count, n * self.terms.aggregate_limit))
+
 
 @dataclass(frozen=True)
 class Portfolio:
@@ -110,7 +163,8 @@ class Portfolio:
     and ``VaR_<level>``/``TVaR_<level>`` for each risk level in ``levels``.
 
     Args:
-        groups: one or more :class:`PolicyGroup` (a list is accepted).
+        groups: one to ``MAX_GROUPS`` :class:`PolicyGroup` (a list is accepted); together at most
+            ``MAX_EXPECTED_CLAIMS`` expected occurrences and a loss ceiling below ``MAX_LOSS``.
         levels: risk levels in (0, 1) for VaR and TVaR.
     """
 
@@ -121,9 +175,20 @@ class Portfolio:
         groups = tuple(self.groups) if isinstance(self.groups, (list, tuple)) else None
         if not groups:
             raise ValueError("Portfolio.groups must be a non-empty list of PolicyGroup")
+        if len(groups) > MAX_GROUPS:
+            raise ValueError(f"Portfolio.groups must hold at most {MAX_GROUPS} groups (kernels.MAX_GROUPS), "
+                             f"got {len(groups)}")
         for i, g in enumerate(groups):
             if not isinstance(g, PolicyGroup):
                 raise ValueError(f"Portfolio.groups[{i}] must be a PolicyGroup, got {type(g).__name__}")
+        claims = sum(g.expected_claims() for g in groups)
+        if claims > MAX_EXPECTED_CLAIMS:
+            raise ValueError(f"Portfolio.groups expect {claims:g} occurrences per year together, over the limit "
+                             f"of {MAX_EXPECTED_CLAIMS:g} (kernels.MAX_EXPECTED_CLAIMS)")
+        ceiling = sum(g.loss_ceiling() for g in groups)
+        if ceiling > MAX_LOSS:
+            raise ValueError(f"Portfolio.groups make annual losses up to about {ceiling:g} plausible together, "
+                             f"over the limit of {MAX_LOSS:g} (kernels.MAX_LOSS)")
         if isinstance(self.levels, (int, float)):
             raise ValueError("Portfolio.levels must be a sequence of levels in (0, 1)")
         levels = tuple(
@@ -157,11 +222,28 @@ class _GBMOption:
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        for name in ("S0", "K", "T", "sigma"):
-            object.__setattr__(self, name, check_real(owner, name, getattr(self, name), low=0, low_open=True))
+        set_ = object.__setattr__
+        for name in ("S0", "K"):
+            set_(self, name, check_real(owner, name, getattr(self, name), low=MIN_PRICE, high=MAX_PRICE))
+        set_(self, "T", check_real(owner, "T", self.T, low=0, high=MAX_MATURITY, low_open=True))
+        set_(self, "sigma", check_real(owner, "sigma", self.sigma, low=0, low_open=True))
         for name in ("r", "q"):
-            object.__setattr__(self, name, check_real(owner, name, getattr(self, name), low=-1, high=1))
-        object.__setattr__(self, "kind", check_choice(owner, "kind", self.kind, ("call", "put")))
+            set_(self, name, check_real(owner, name, getattr(self, name), low=-1, high=1))
+        set_(self, "kind", check_choice(owner, "kind", self.kind, ("call", "put")))
+        vol = self.sigma * math.sqrt(self.T)
+        if vol > MAX_TOTAL_VOLATILITY:
+            raise ValueError(
+                f"{owner}.sigma={self.sigma:g} with T={self.T:g} gives sigma*sqrt(T)={vol:g}, over the limit of "
+                f"{MAX_TOTAL_VOLATILITY:g} (kernels.MAX_TOTAL_VOLATILITY): the price would rest on paths no "
+                "simulation samples, and the estimate would collapse towards 0"
+            )
+        for name in ("r", "q"):
+            if abs(getattr(self, name) * self.T) > MAX_RATE_TIMES_MATURITY:
+                raise ValueError(
+                    f"{owner}.{name}={getattr(self, name):g} with T={self.T:g} gives |{name}*T|="
+                    f"{abs(getattr(self, name) * self.T):g}, over the limit of {MAX_RATE_TIMES_MATURITY:g} "
+                    "(kernels.MAX_RATE_TIMES_MATURITY)"
+                )
 
     @property
     def is_call(self) -> bool:
@@ -173,9 +255,12 @@ class EuropeanOption(_GBMOption):
     """European call or put under geometric Brownian motion with dividend yield.
 
     Args:
-        S0: spot (> 0). K: strike (> 0). T: maturity in years (> 0).
-        r: continuously compounded rate. q: dividend yield (both in [-1, 1]).
-        sigma: volatility (> 0). kind: ``"call"`` or ``"put"``.
+        S0: spot, K: strike (both in ``[MIN_PRICE, MAX_PRICE]``). T: maturity in years, in
+            ``(0, MAX_MATURITY]``.
+        r: continuously compounded rate. q: dividend yield (both in [-1, 1], with ``|r T|`` and
+            ``|q T|`` at most ``MAX_RATE_TIMES_MATURITY``).
+        sigma: volatility (> 0, with ``sigma * sqrt(T)`` at most ``MAX_TOTAL_VOLATILITY``).
+        kind: ``"call"`` or ``"put"``.
 
     Results: ``price``, pathwise ``delta`` and ``vega`` (per unit of volatility),
     each with its standard error.
