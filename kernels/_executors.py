@@ -127,10 +127,16 @@ def shutdown_pools() -> None:
 
 
 def _forget_inherited_pools() -> None:
-    """In a forked child: the pools, the lock's state and the forkserver are the parent's; use none of them."""
+    """In a forked child: the pools, the lock's state and the forkserver are the parent's; use none of them.
+
+    A child of the fork server itself (a ``forkserver`` process, such as autotune's isolated
+    measurements) inherits no fork-server connection and may start its own fork server as usual.
+    """
     global _POOL_LOCK, _FORKED
     _POOL_LOCK = threading.Lock()
-    _FORKED = True
+    from multiprocessing import forkserver
+
+    _FORKED = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", True) is not None
     _INHERITED.extend(_POOLS.values())
     _POOLS.clear()
     _WARMED.clear()

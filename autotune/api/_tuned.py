@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import Config, SimulationResult, Workload, simulate, workload_kind
-from kernels._validation import check_int
+from kernels import MAX_SIMS, Config, SimulationResult, Workload, check_int, simulate, workload_kind
 
 from .._outcome import Outcome
 from ..measure import Measurement
@@ -100,7 +99,7 @@ def _prepare(workload: Workload, n_sims: int, policy: str, calls: int | None,
              storage: str | None) -> tuple[int, int | None, Runtime, WorkloadState]:
     """Check the public arguments (naming the bad one) and find the runtime and workload state."""
     workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
     if calls is not None:

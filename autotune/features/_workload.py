@@ -18,9 +18,9 @@ from kernels import (
     PolicyGroup,
     PolicyTerms,
     Portfolio,
+    bytes_per_sim,
     workload_kind,
 )
-from kernels._chunks import bytes_per_sim
 
 __all__ = ["WORKLOAD_FEATURES", "WORKLOAD_KEY_VERSION", "WorkloadFeatures", "workload_features", "workload_from_spec"]
 

@@ -19,9 +19,19 @@ import numpy as np
 import psutil
 from scipy import stats
 
-from kernels import Config, SimulationResult, Workload, shutdown_pools, simulate, workload_kind
-from kernels._validation import check_int, check_real
-from kernels.backends import adopt_registry, registry
+from kernels import (
+    MAX_SIMS,
+    Config,
+    SimulationResult,
+    Workload,
+    adopt_backend_registry,
+    backend_registry,
+    check_int,
+    check_real,
+    shutdown_pools,
+    simulate,
+    workload_kind,
+)
 
 from .._outcome import Outcome
 from ._record import Measurement
@@ -207,7 +217,7 @@ def _child(
     conn, paths: dict[str, str], workload: Workload, n_sims: int, config: Config, options: MeasureOptions
 ) -> None:
     try:
-        adopt_registry(paths)
+        adopt_backend_registry(paths)
         conn.send(_measure_here(workload, n_sims, config, options))
     except BaseException:
         conn.send(_failed(config, n_sims, Outcome.FAILED, traceback.format_exc(limit=3)))
@@ -258,7 +268,7 @@ def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: 
     # the harness and numba (a second per process otherwise) already imported.
     ctx.set_forkserver_preload(["numpy", "scipy.stats", "numba", "kernels", __name__])
     recv, send = ctx.Pipe(duplex=False)
-    args = (send, registry(), workload, n_sims, config, options)
+    args = (send, backend_registry(), workload, n_sims, config, options)
     proc = ctx.Process(target=_child, args=args, name="autotune-measure")
     with _main_hidden():
         proc.start()
@@ -306,7 +316,7 @@ def measure(
         A :class:`Measurement`; failures, time-outs and gate rejections are outcomes, not exceptions.
     """
     workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     if not isinstance(config, Config):
         raise ValueError(f"config must be a kernels.Config, got {config!r}")
     if reference is not None and not isinstance(reference, SimulationResult):

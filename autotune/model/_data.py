@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels import Config
-from kernels._chunks import auto_chunk_size
+from kernels import Config, auto_chunk_size
 
 from .._errors import AutotuneError
 from .._outcome import Outcome

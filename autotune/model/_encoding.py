@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels import Config
-from kernels._chunks import auto_chunk_size
-from kernels._config import BACKENDS, EXECUTORS
+from kernels import BACKENDS, EXECUTORS, Config, auto_chunk_size
 
 from ..features import MACHINE_FEATURES, WORKLOAD_FEATURES, MachineFingerprint
 

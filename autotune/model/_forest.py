@@ -15,9 +15,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
-from kernels import Config
-from kernels._chunks import auto_chunk_size
-from kernels._config import BACKENDS, EXECUTORS
+from kernels import BACKENDS, EXECUTORS, Config, auto_chunk_size
 
 from .._errors import NotFittedError
 from ..features import MachineFingerprint, WorkloadFeatures, workload_features

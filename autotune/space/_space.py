@@ -11,10 +11,17 @@ from typing import Any
 
 import optuna
 
-from kernels import Config, Portfolio, Workload, workload_kind
-from kernels._chunks import auto_chunk_size, bytes_per_sim
-from kernels._validation import check_int
-from kernels.backends import backend_names
+from kernels import (
+    MAX_SIMS,
+    Config,
+    Portfolio,
+    Workload,
+    auto_chunk_size,
+    backend_names,
+    bytes_per_sim,
+    check_int,
+    workload_kind,
+)
 
 __all__ = ["SearchSpace", "complexity", "estimate_peak_memory", "search_space", "usable_cores"]
 
@@ -202,7 +209,7 @@ def search_space(
         ValueError: a bad argument, naming it.
     """
     kind = workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     cores = usable_cores() if cores is None else check_int("", "cores", cores, low=1)
     if memory_limit_bytes is not None:
         memory_limit_bytes = check_int("", "memory_limit_bytes", memory_limit_bytes, low=1)

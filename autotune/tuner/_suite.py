@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kernels._validation import check_real
+from kernels import check_real
 
 from .._errors import TuningError
 from ..measure import MeasureOptions

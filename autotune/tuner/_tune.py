@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import optuna
 from scipy import stats
 
-from kernels import Config, Workload, workload_kind
-from kernels._validation import check_int, check_real
+from kernels import MAX_SIMS, Config, Workload, check_int, check_real, workload_kind
 
 from .._errors import TuningError
 from .._outcome import Outcome, Source
@@ -146,7 +145,7 @@ def tune(
         autotune.StorageError: the results database cannot be used.
     """
     workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2)
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     budget_trials = _check_budget("budget_trials", budget_trials, integer=True)
     budget_seconds = _check_budget("budget_seconds", budget_seconds, integer=False)
     if sampler not in SAMPLERS:
@@ -248,6 +247,8 @@ class _Session:
     def open(self, kind: str, seed: int | None, budget_trials: int | None, budget_seconds: float | None) -> None:
         """Create or resume the study, register the rows, queue the configs to try first."""
         self.kind, self.budget_seconds = kind, budget_seconds
+        # First: a workload this machine cannot run (memory, float32 range) fails before any row is written.
+        self.reference = reference_result(self.workload, self.n_sims, seed=self.options.seed)
         storage = self.store.optuna_storage()
         if not _fits_space(storage, self.study_name, self.space):
             # Optuna cannot change a parameter's choices within a study: another space gets its own study.
@@ -280,7 +281,6 @@ class _Session:
             if budget_trials is None and budget_seconds is None:
                 budget_trials = DEFAULT_TRIALS
         self.budget_trials = budget_trials
-        self.reference = reference_result(self.workload, self.n_sims, seed=self.options.seed)
 
     def fail(self, why: str) -> None:
         """Mark the session failed (it stopped before finishing)."""
