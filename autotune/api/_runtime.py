@@ -196,6 +196,10 @@ class Recorder:
         if left:
             log.warning("autotune: %d measurements were not recorded: the results database did not take them "
                         "within %.0f s of exit", left, EXIT_FLUSH_TIMEOUT_S)
+        if self.dropped:
+            log.warning("autotune: %d measurements of this process were not recorded: the results database "
+                        "refused them (see the first warning for why)", self.dropped)
+            self.dropped = 0  # said once, whichever exit hook runs first
 
     def _loop(self) -> None:
         while True:

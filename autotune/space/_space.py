@@ -185,6 +185,15 @@ def _worker_counts(cores: int) -> tuple[int, ...]:
     return tuple(sorted(counts))
 
 
+def _choices(name: str, values: object, default: tuple) -> tuple:
+    """``values`` as a tuple of candidates (``default`` when None); a lone string or number is an error."""
+    if values is None:
+        return tuple(default)
+    if isinstance(values, str | bytes) or not isinstance(values, tuple | list):
+        raise ValueError(f"{name} must be a tuple of candidates, got {values!r}")
+    return tuple(values)
+
+
 def search_space(
     workload: Workload,
     n_sims: int,
@@ -214,11 +223,11 @@ def search_space(
     if memory_limit_bytes is not None:
         memory_limit_bytes = check_int("", "memory_limit_bytes", memory_limit_bytes, low=1)
     known = backend_names()
-    backends = tuple(backends) if backends is not None else ("numpy", "numba", "jax")
+    backends = _choices("backends", backends, ("numpy", "numba", "jax"))
     for b in backends:
         if b not in known:
             raise ValueError(f"backends must be among {list(known)}, got {b!r}")
-    executors = tuple(executors) if executors is not None else _EXECUTORS
+    executors = _choices("executors", executors, _EXECUTORS)
     for e in executors:
         if e not in _EXECUTORS:
             raise ValueError(f"executors must be among {list(_EXECUTORS)}, got {e!r}")
@@ -226,6 +235,13 @@ def search_space(
         executors = ("serial", *executors)
     if chunk_sizes is None:
         chunk_sizes = (None, *(c for c in CHUNK_CANDIDATES if c < n_sims))
+    chunk_sizes = _choices("chunk_sizes", chunk_sizes, ())
+    for c in chunk_sizes:
+        if c is not None:
+            check_int("", "chunk_sizes[...]", c, low=1, high=MAX_SIMS)
+    qmc = _choices("qmc", qmc, ())
+    if not qmc or not all(isinstance(q, bool) for q in qmc):
+        raise ValueError(f"qmc must be a non-empty tuple of True/False, got {qmc!r}")
     return SearchSpace(
         kind=kind,
         n_sims=n_sims,

@@ -204,9 +204,10 @@ def _fits_space(storage: optuna.storages.BaseStorage, study_name: str, space: Se
     return True
 
 
-def _fail_orphan_trials(study: optuna.Study, store: Storage) -> int:
+def _fail_orphan_trials(storage: optuna.storages.BaseStorage, study: optuna.Study, store: Storage) -> int:
     """Mark trials left RUNNING by a session that is no longer running (its process died) as FAIL."""
     states: dict[int, str | None] = {}
+    study_id = storage.get_study_id_from_name(study.study_name)
     failed = 0
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         sid = trial.user_attrs.get("session_id")
@@ -214,7 +215,8 @@ def _fail_orphan_trials(study: optuna.Study, store: Storage) -> int:
             row = store.tuning_session(sid)
             states[sid] = None if row is None else row.status
         if states.get(sid) != "running":
-            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
             failed += 1
     return failed
 
@@ -258,7 +260,7 @@ class _Session:
                                          load_if_exists=True)
         self.log.register_workload(self.features)
         dead = self.store.fail_dead_sessions(self.machine.machine_id, self.features.key)
-        orphans = _fail_orphan_trials(self.study, self.store)
+        orphans = _fail_orphan_trials(storage, self.study, self.store)
         if dead or orphans:
             log.warning("resuming after %d dead session(s): %d trial(s) left running were marked failed",
                         len(dead), orphans)

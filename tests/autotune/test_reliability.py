@@ -221,6 +221,10 @@ def test_the_cli_contains_hangs_and_segfaults(tmp_path: Path) -> None:
     (lambda: MeasureOptions(seed=-1), "MeasureOptions.seed"),
     (lambda: MeasureOptions(isolate="yes"), "MeasureOptions.isolate"),
     (lambda: MeasureOptions(timeout_s=0), "MeasureOptions.timeout_s"),
+    (lambda: search_space(EURO, 1000, backends="numpy"), "backends"),
+    (lambda: search_space(EURO, 1000, qmc="yes"), "qmc"),
+    (lambda: search_space(EURO, 1000, chunk_sizes=(0,)), "chunk_sizes"),
+    (lambda: search_space(EURO, 10**13), "n_sims"),
 ])
 def test_bad_tuning_arguments_get_a_clear_error_at_once(call, field) -> None:
     started = time.perf_counter()
