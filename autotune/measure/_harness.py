@@ -6,8 +6,10 @@ import contextlib
 import logging
 import math
 import multiprocessing as mp
+import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -214,8 +216,14 @@ def _measure_here(workload: Workload, n_sims: int, config: Config, options: Meas
 
 
 def _child(
-    conn, paths: dict[str, str], workload: Workload, n_sims: int, config: Config, options: MeasureOptions
+    conn, paths: dict[str, str], log_path: str, workload: Workload, n_sims: int, config: Config,
+    options: MeasureOptions,
 ) -> None:
+    # What the config prints (a crash's last words, its workers' warnings) goes to a file the parent
+    # reads on failure, not to the user's terminal.
+    with open(log_path, "ab", buffering=0) as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
     try:
         adopt_backend_registry(paths)
         conn.send(_measure_here(workload, n_sims, config, options))
@@ -268,7 +276,9 @@ def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: 
     # the harness and numba (a second per process otherwise) already imported.
     ctx.set_forkserver_preload(["numpy", "scipy.stats", "numba", "kernels", __name__])
     recv, send = ctx.Pipe(duplex=False)
-    args = (send, backend_registry(), workload, n_sims, config, options)
+    fd, log_path = tempfile.mkstemp(prefix="autotune-measure-", suffix=".log")
+    os.close(fd)
+    args = (send, backend_registry(), log_path, workload, n_sims, config, options)
     proc = ctx.Process(target=_child, args=args, name="autotune-measure")
     with _main_hidden():
         proc.start()
@@ -289,12 +299,27 @@ def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: 
             code = proc.exitcode
             why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             hint = " (killed: out of memory?)" if code == -9 else ""
-            return _failed(config, n_sims, Outcome.FAILED, f"measurement process died with {why}{hint}")
+            said = _tail(log_path)
+            return _failed(config, n_sims, Outcome.FAILED,
+                           f"measurement process died with {why}{hint}" + (f"; it printed: {said}" if said else ""))
         return result
     finally:
         if proc.is_alive():
             _kill_tree(proc.pid)
         recv.close()
+        with contextlib.suppress(OSError):
+            os.unlink(log_path)
+
+
+def _tail(path: str, limit: int = 2000) -> str:
+    """The last ``limit`` characters a measurement process printed."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - limit, 0))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
 
 
 def measure(
