@@ -10,11 +10,10 @@ from ._harness import (
     accuracy_z,
     check_options,
     compare_configs,
-    headline,
     measure,
     reference_result,
 )
-from ._record import Measurement, config_id, config_key, new_uid, utcnow
+from ._record import Measurement, config_id, config_key, headline, new_uid, utcnow
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

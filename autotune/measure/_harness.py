@@ -39,7 +39,7 @@ from .._outcome import Outcome
 from ._record import Measurement
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S", "MeasureOptions", "accuracy_z", "check_options", "compare_configs", "headline", "measure",
+    "DEFAULT_TIMEOUT_S", "MeasureOptions", "accuracy_z", "check_options", "compare_configs", "measure",
     "reference_result",
 ]
 
@@ -103,11 +103,6 @@ def check_options(options: object) -> MeasureOptions:
     if not isinstance(options, MeasureOptions):
         raise ValueError(f"measure_options must be an autotune.MeasureOptions or None, got {options!r}")
     return options
-
-
-def headline(result_estimates: dict[str, float]) -> str:
-    """The estimate that represents a run: ``price`` for options, ``mean`` for portfolios."""
-    return "price" if "price" in result_estimates else "mean"
 
 
 def reference_result(workload: Workload, n_sims: int, seed: int = 2024) -> SimulationResult:

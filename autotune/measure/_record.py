@@ -16,7 +16,7 @@ from kernels import Config
 
 from .._outcome import Outcome, Source
 
-__all__ = ["Measurement", "config_id", "config_key", "new_uid", "utcnow"]
+__all__ = ["Measurement", "config_id", "config_key", "headline", "new_uid", "utcnow"]
 
 
 def utcnow() -> datetime.datetime:
@@ -49,6 +49,11 @@ def config_id(knobs: Mapping[str, Any]) -> str:
 def config_key(config: Config) -> str:
     """:func:`config_id` of a :class:`kernels.Config` (memoised: configs are frozen)."""
     return config_id(config.to_dict())
+
+
+def headline(result_estimates: Mapping[str, float]) -> str:
+    """The estimate that represents a run: ``price`` for options, ``mean`` for portfolios."""
+    return "price" if "price" in result_estimates else "mean"
 
 
 def _optional_float(name: str, value: Any) -> float | None:
@@ -174,8 +179,5 @@ class Measurement:
 
     @property
     def headline(self) -> str | None:
-        """The estimate that represents the run: ``price`` for options, ``mean`` for portfolios."""
-        for name in ("price", "mean"):
-            if name in self.estimates:
-                return name
-        return None
+        """The estimate that represents the run (see :func:`headline`); None when it has no estimates."""
+        return headline(self.estimates) if self.estimates else None

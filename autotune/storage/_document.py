@@ -185,13 +185,10 @@ _optional_integer = _expect("an integer", _is_int, null=True)
 _object = _expect("an object", lambda v: isinstance(v, Mapping))
 
 
-_time = parse_time
-
-
 _MACHINE_FIELDS = {"id": (_text, True), "fingerprint": (_object, True), "cpu_model": (_optional_text, False),
                    "usable_cores": (_optional_integer, False), "provider": (_optional_text, False),
-                   "instance_type": (_optional_text, False), "created_at": (_time, False)}
+                   "instance_type": (_optional_text, False), "created_at": (parse_time, False)}
 _WORKLOAD_FIELDS = {"id": (_text, True), "kind": (_text, True), "spec": (_object, True),
-                    "features": (_object, True), "created_at": (_time, False)}
+                    "features": (_object, True), "created_at": (parse_time, False)}
 _CONFIG_FIELDS = {"id": (_text, True), "knobs": (_object, True)}
-_PROFILE_FIELDS = {"machine_id": (_text, True), "results": (_object, True), "created_at": (_time, True)}
+_PROFILE_FIELDS = {"machine_id": (_text, True), "results": (_object, True), "created_at": (parse_time, True)}

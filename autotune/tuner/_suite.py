@@ -97,7 +97,7 @@ def tune_suite(
             elapsed = time.perf_counter() - started
             if total_seconds is not None and elapsed >= total_seconds:
                 not_tuned = [e.name for e in entries[i:]]
-                log.warning("time budget of %.0f s spent: %d workloads not tuned", total_seconds, len(not_tuned))
+                log.info("time budget of %.0f s spent: %d workloads not tuned", total_seconds, len(not_tuned))
                 break
             if suite is not None:
                 space, options = suite.space(entry), measure_options or suite.measure_options
@@ -115,7 +115,7 @@ def tune_suite(
                               budget_seconds=min(limits) if limits else None, sampler=sampler, seed=seed, space=space,
                               measure_options=options, progress=progress)
             except TuningError as exc:
-                log.warning("%s: %s", entry.name, exc)
+                log.info("%s: not tuned: %s", entry.name, exc)  # the SuiteRun says so to the caller
                 failed.append((entry.name, str(exc)))
                 continue
             reports.append((entry.name, report))
