@@ -92,12 +92,11 @@ def count_chunks(n_sims: int, chunk_size: int, *, qmc: bool = False, scrambles: 
 
 
 def bytes_per_sim(workload: Workload, itemsize: int = 8) -> float:
-    """Rough working memory of one simulation, for automatic chunk sizes and memory limits."""
+    """Rough working memory of one simulation (one path; an antithetic pair needs twice it)."""
     if isinstance(workload, EuropeanOption):
         return 8 * itemsize
     if isinstance(workload, AsianOption):
-        per_path = 3 * workload.n_steps * itemsize
-        return per_path * (2 if workload.antithetic else 1)
+        return 3 * workload.n_steps * itemsize
     if isinstance(workload, Portfolio):
         claims = workload.expected_claims()
         per_policy = sum(g.n_policies for g in workload.groups if not g.pooled)

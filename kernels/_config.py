@@ -9,6 +9,7 @@ from typing import Any
 from ._chunks import count_chunks
 from ._limits import MAX_CHUNKS, MAX_QMC_POINTS, MAX_QMC_SCRAMBLES, MAX_SIMS, MAX_WORKERS
 from ._validation import check_choice, check_int
+from ._workloads import Portfolio
 from .backends._registry import BUILTIN_BACKENDS, backend_names
 
 __all__ = ["BACKENDS", "EXECUTORS", "PRECISIONS", "Config"]
@@ -45,6 +46,16 @@ class Config:
         shared_memory: process workers write chunk results into
             ``multiprocessing.shared_memory`` instead of pickling them back; needs
             ``executor="processes"``.
+        antithetic: options only: each simulation is an antithetic pair of paths (normals
+            ``z`` and ``-z``), averaged. Costs two paths per simulation; pays where the
+            payoff is close to monotone in the normals.
+        control_variate: options only: the European price is corrected with the discounted
+            terminal spot (mean ``S0 exp(-q T)``), the Asian price with the geometric-average
+            Asian (closed form); the coefficient is estimated from the same run.
+
+    Variance reduction (``qmc``, ``antithetic``, ``control_variate``) never changes what is
+    estimated, only its standard error per simulation, so a tuner may change it like any
+    other knob. :meth:`check_workload` rejects the combinations a workload has no estimator for.
 
     The default, ``Config()``, is numpy, one serial worker, float64, automatic
     chunks, pseudo-random: what a user gets without tuning.
@@ -58,6 +69,8 @@ class Config:
     qmc: bool = False
     qmc_scrambles: int = 16
     shared_memory: bool = False
+    antithetic: bool = False
+    control_variate: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -69,7 +82,7 @@ class Config:
             set_(self, "chunk_size", check_int("Config", "chunk_size", self.chunk_size, low=1, high=MAX_SIMS))
         scrambles = check_int("Config", "qmc_scrambles", self.qmc_scrambles, low=2, high=MAX_QMC_SCRAMBLES)
         set_(self, "qmc_scrambles", scrambles)
-        for name in ("qmc", "shared_memory"):
+        for name in ("qmc", "shared_memory", "antithetic", "control_variate"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
         if self.executor == "serial" and self.workers > 1:
@@ -82,6 +95,20 @@ class Config:
                 "Config.shared_memory=True needs executor='processes' "
                 f"(got executor={self.executor!r}); threads already share memory"
             )
+
+    def check_workload(self, workload: object) -> None:
+        """Raise ``ValueError`` if this config has no estimator for ``workload``'s kind.
+
+        Antithetic pairs and control variates are defined for the option workloads; a
+        portfolio's losses have neither (its variance reduction is ``qmc``).
+        """
+        if isinstance(workload, Portfolio):
+            for name in ("antithetic", "control_variate"):
+                if getattr(self, name):
+                    raise ValueError(
+                        f"Config.{name}=True applies to option workloads (EuropeanOption, AsianOption); "
+                        "a Portfolio has no such estimator, use qmc=True or the default"
+                    )
 
     def check_for(self, n_sims: int) -> None:
         """Raise ``ValueError`` if this config cannot run ``n_sims`` simulations."""
@@ -127,11 +154,15 @@ class Config:
         return cls(**data)
 
     def label(self) -> str:
-        """A short human-readable description, e.g. ``numba/threads x2/f32/chunk=65536/qmc``."""
+        """A short human-readable description, e.g. ``numba/threads x2/f32/chunk=65536/qmc/cv``."""
         parts = [self.backend, f"{self.executor} x{self.workers}", "f32" if self.precision == "float32" else "f64"]
         parts.append(f"chunk={self.chunk_size}" if self.chunk_size else "chunk=auto")
         if self.qmc:
             parts.append("qmc")
+        if self.antithetic:
+            parts.append("anti")
+        if self.control_variate:
+            parts.append("cv")
         if self.shared_memory:
             parts.append("shm")
         return "/".join(parts)

@@ -14,10 +14,14 @@ import numpy as np
 
 from ._analytic import geometric_asian_reference
 from ._chunks import Chunk
+from ._config import Config
 from ._workloads import AsianOption, EuropeanOption, Portfolio, Workload
 
-# Row layouts of the per-chunk sums (column 0 is the number of samples).
-EUROPEAN_COLUMNS = ("n", "price", "price2", "delta", "delta2", "vega", "vega2")
+# Row layouts of the per-chunk sums (column 0 is the number of samples). With antithetic
+# pairs every per-sample value is the average over the pair. ``control`` is the European's
+# control variate, the discounted terminal spot; the Asian's is its geometric payoff.
+EUROPEAN_COLUMNS = ("n", "price", "price2", "delta", "delta2", "vega", "vega2", "control", "control2",
+                    "price_control")
 ASIAN_COLUMNS = ("n", "arith", "arith2", "geo", "geo2", "arith_geo")
 
 Estimates = tuple[dict[str, float], dict[str, float]]
@@ -65,42 +69,53 @@ def _replicate_mean_se(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
-def reduce_european(stats: np.ndarray, chunks: Sequence[Chunk], qmc: bool) -> Estimates:
+def _controlled(
+    sums: np.ndarray, cols: tuple[int, int, int, int, int], exact: float | None, groups: list[np.ndarray] | None,
+    rows: np.ndarray,
+) -> tuple[float, float]:
+    """Mean of ``y`` corrected by a control ``c`` of known mean ``exact`` (None: no correction), with its SE.
+
+    ``cols`` are the columns of sum y, sum y^2, sum c, sum c^2, sum y c. The coefficient
+    ``beta = cov(y, c) / var(c)`` comes from the pooled sums. Pseudo-random: the SE of the
+    regression estimator from the residual variance. Quasi-random (``groups`` of chunk rows per
+    scramble): the SE from the scatter of the corrected scramble means.
+    """
+    sy, syy, sc, scc, syc = cols
+    n = sums[0]
+    var_c = (sums[scc] - sums[sc] ** 2 / n) / max(n - 1, 1)
+    cov = (sums[syc] - sums[sy] * sums[sc] / n) / max(n - 1, 1)
+    beta = cov / var_c if (exact is not None and var_c > 0) else 0.0
+    shift = exact if exact is not None else 0.0
+    if groups is None:
+        var_y = (sums[syy] - sums[sy] ** 2 / n) / max(n - 1, 1)
+        var = max(var_y - 2 * beta * cov + beta * beta * var_c, 0.0)
+        return float(sums[sy] / n - beta * (sums[sc] / n - shift)), math.sqrt(var / n)
+    per_rep = np.array([rows[idx].sum(axis=0) for idx in groups])
+    values = per_rep[:, sy] / per_rep[:, 0] - beta * (per_rep[:, sc] / per_rep[:, 0] - shift)
+    return _replicate_mean_se(values)
+
+
+def reduce_european(stats: np.ndarray, chunks: Sequence[Chunk], config: Config, option: EuropeanOption) -> Estimates:
+    """Price (with the terminal-spot control variate when asked), pathwise delta and vega."""
+    tot = stats.sum(axis=0)
+    groups = _replicate_groups(chunks) if config.qmc else None
+    exact = option.S0 * math.exp(-option.q * option.T) if config.control_variate else None
     est: dict[str, float] = {}
     se: dict[str, float] = {}
-    names = ("price", "delta", "vega")
-    if not qmc:
-        tot = stats.sum(axis=0)
-        n = tot[0]
-        for i, name in enumerate(names):
-            est[name], se[name] = _mean_se(tot[1 + 2 * i], tot[2 + 2 * i], n)
-        return est, se
-    per_rep = np.array([stats[idx].sum(axis=0) for idx in _replicate_groups(chunks)])
-    for i, name in enumerate(names):
-        est[name], se[name] = _replicate_mean_se(per_rep[:, 1 + 2 * i] / per_rep[:, 0])
+    est["price"], se["price"] = _controlled(tot, (1, 2, 7, 8, 9), exact, groups, stats)
+    for i, name in ((3, "delta"), (5, "vega")):
+        # No control: the cross-sum column is unused when exact is None.
+        est[name], se[name] = _controlled(tot, (i, i + 1, 7, 8, 9), None, groups, stats)
     return est, se
 
 
-def reduce_asian(stats: np.ndarray, chunks: Sequence[Chunk], qmc: bool, option: AsianOption) -> Estimates:
-    """Arithmetic price (optionally with the geometric control variate) and the plain geometric price."""
+def reduce_asian(stats: np.ndarray, chunks: Sequence[Chunk], config: Config, option: AsianOption) -> Estimates:
+    """Arithmetic price (with the geometric control variate when asked) and the plain geometric price."""
     tot = stats.sum(axis=0)
-    n, sa, saa, sg, sgg, sag = tot
-    var_g = (sgg - sg * sg / n) / max(n - 1, 1)
-    cov_ag = (sag - sa * sg / n) / max(n - 1, 1)
-    beta = cov_ag / var_g if (option.control_variate and var_g > 0) else 0.0
-    g_exact = geometric_asian_reference(option) if option.control_variate else 0.0
-
-    if not qmc:
-        var_a = (saa - sa * sa / n) / max(n - 1, 1)
-        price = sa / n - beta * (sg / n - g_exact)
-        var_cv = max(var_a - 2 * beta * cov_ag + beta * beta * var_g, 0.0)
-        geo, geo_se = _mean_se(sg, sgg, n)
-        return {"price": price, "geometric_price": geo}, {"price": math.sqrt(var_cv / n), "geometric_price": geo_se}
-    per_rep = np.array([stats[idx].sum(axis=0) for idx in _replicate_groups(chunks)])
-    mean_a = per_rep[:, 1] / per_rep[:, 0]
-    mean_g = per_rep[:, 3] / per_rep[:, 0]
-    price, price_se = _replicate_mean_se(mean_a - beta * (mean_g - g_exact))
-    geo, geo_se = _replicate_mean_se(mean_g)
+    groups = _replicate_groups(chunks) if config.qmc else None
+    exact = geometric_asian_reference(option) if config.control_variate else None
+    price, price_se = _controlled(tot, (1, 2, 3, 4, 5), exact, groups, stats)
+    geo, geo_se = _controlled(tot, (3, 4, 3, 4, 4), None, groups, stats)
     return {"price": price, "geometric_price": geo}, {"price": price_se, "geometric_price": geo_se}
 
 
@@ -168,10 +183,31 @@ def reduce_portfolio(losses: np.ndarray, chunks: Sequence[Chunk], qmc: bool, por
     return est, se
 
 
-def reduce(workload: Workload, buffer: np.ndarray, chunks: Sequence[Chunk], qmc: bool) -> Estimates:
+def reduce(workload: Workload, buffer: np.ndarray, chunks: Sequence[Chunk], config: Config) -> Estimates:
     """Estimates and standard errors from a filled run buffer."""
     if isinstance(workload, Portfolio):
-        return reduce_portfolio(buffer, chunks, qmc, workload)
+        return reduce_portfolio(buffer, chunks, config.qmc, workload)
     if isinstance(workload, EuropeanOption):
-        return reduce_european(buffer, chunks, qmc)
-    return reduce_asian(buffer, chunks, qmc, workload)
+        return reduce_european(buffer, chunks, config, workload)
+    return reduce_asian(buffer, chunks, config, workload)
+
+
+def estimate_names(workload: Workload) -> tuple[str, ...]:
+    """The names of the estimates a run of ``workload`` returns, headline first."""
+    if isinstance(workload, Portfolio):
+        names = ["mean", "std"]
+        for p in workload.levels:
+            names += [f"VaR_{p:g}", f"TVaR_{p:g}"]
+        return tuple(names)
+    if isinstance(workload, EuropeanOption):
+        return ("price", "delta", "vega")
+    return ("price", "geometric_price")
+
+
+def replicate_based(workload: Workload, name: str) -> bool:
+    """Whether a quasi-random run's standard error of ``name`` comes from the scatter of its scrambles.
+
+    Those errors have ``qmc_scrambles - 1`` degrees of freedom (Student-t intervals); the
+    portfolio's std, VaR and TVaR errors use i.i.d. formulas and normal quantiles.
+    """
+    return not isinstance(workload, Portfolio) or name == "mean"

@@ -65,7 +65,7 @@ def memory_parts(workload: Workload, n_sims: int, config: Config) -> MemoryEstim
     chunks = count_chunks(n_sims, chunk, qmc=config.qmc, scrambles=config.qmc_scrambles)
     itemsize = 4 if config.precision == "float32" else 8
     in_flight = 1 if config.executor == "serial" else config.workers
-    working = in_flight * chunk * bytes_per_sim(workload, itemsize)
+    working = in_flight * chunk * bytes_per_sim(workload, itemsize) * (2 if config.antithetic else 1)
     # Process workers without shared memory pickle their parts back: a second copy of the results.
     copies = 2 if config.executor == "processes" and not config.shared_memory else 1
     results = 8 * math.prod(output_shape(workload, n_sims, chunks)) * copies

@@ -65,6 +65,7 @@ def simulate(
         config = Config()
     elif not isinstance(config, Config):
         raise ValueError(f"config must be a kernels.Config, got {type(config).__name__}")
+    config.check_workload(workload)
     config.check_for(n_sims)
     root = _seed_sequence(seed)
     check_run(workload, n_sims, config)
@@ -76,7 +77,7 @@ def simulate(
     _executors.prepare(workload, used, chunk_size)
     t1 = time.perf_counter()
     estimates, errors = _executors.run_chunks(
-        workload, used, chunks, n_sims, lambda buffer: reduce(workload, buffer, chunks, used.qmc)
+        workload, used, chunks, n_sims, lambda buffer: reduce(workload, buffer, chunks, used)
     )
     t2 = time.perf_counter()
     return SimulationResult(

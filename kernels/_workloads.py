@@ -7,7 +7,7 @@ A workload says *what* quantity is estimated; a :class:`~kernels.Config` says
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 from ._distributions import Binomial, Frequency, Severity
 from ._limits import (
@@ -277,23 +277,28 @@ class AsianOption(_GBMOption):
     Args:
         S0, K, T, r, sigma, q, kind: as for :class:`EuropeanOption`.
         n_steps: monitoring dates (integer >= 1).
-        control_variate: use the geometric-average Asian (closed form) as a control variate.
-        antithetic: each simulation is an antithetic pair of paths, averaged.
 
     Results: ``price`` and ``geometric_price`` (the plain Monte Carlo estimate of the
     geometric Asian, useful as a check against its closed form), with standard errors.
+
+    The geometric control variate and antithetic pairs are knobs of the
+    :class:`~kernels.Config` (``control_variate``, ``antithetic``): they change how the
+    price is estimated, not what it is. Passing them here raises a ``ValueError`` that says so.
     """
 
     n_steps: int = 252
-    control_variate: bool = True
-    antithetic: bool = False
+    control_variate: InitVar[bool | None] = None
+    antithetic: InitVar[bool | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, control_variate: bool | None = None, antithetic: bool | None = None) -> None:
         super().__post_init__()
         object.__setattr__(self, "n_steps", check_int("AsianOption", "n_steps", self.n_steps, low=1, high=21201))
-        for name in ("control_variate", "antithetic"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"AsianOption.{name} must be True or False, got {getattr(self, name)!r}")
+        for name, value in (("control_variate", control_variate), ("antithetic", antithetic)):
+            if value is not None:
+                raise ValueError(
+                    f"AsianOption.{name} has moved to Config.{name}: the workload says what is estimated, "
+                    f"the config how; use kernels.Config({name}={value!r})"
+                )
 
 
 Workload = Portfolio | EuropeanOption | AsianOption

@@ -34,8 +34,8 @@ def normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
     return np.random.default_rng(chunk.seed).standard_normal((dim, chunk.size), dtype=dtype)
 
 
-def european_row(opt: EuropeanOption, z: np.ndarray) -> list[float]:
-    """Chunk statistics (price, pathwise delta and vega) from normals ``z`` of any float dtype."""
+def _european_values(opt: EuropeanOption, z: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-path discounted payoff, pathwise delta and vega, and the control (discounted ``S_T``)."""
     dt = z.dtype.type
     sqrt_t = math.sqrt(opt.T)
     drift = (opt.r - opt.q - 0.5 * opt.sigma**2) * opt.T
@@ -47,7 +47,20 @@ def european_row(opt: EuropeanOption, z: np.ndarray) -> list[float]:
     delta = np.where(itm, st * dt(sign * disc / opt.S0), dt(0))
     # dS_T/dsigma = S_T (sqrt(T) Z - sigma T)
     vega = np.where(itm, st * (dt(sqrt_t) * z - dt(opt.sigma * opt.T)) * dt(sign * disc), dt(0))
-    return [float(z.size), *moment_row(payoff, delta, vega)]
+    return payoff, delta, vega, st * dt(disc)
+
+
+def european_row(opt: EuropeanOption, z: np.ndarray, *, antithetic: bool = False) -> list[float]:
+    """Chunk statistics (``EUROPEAN_COLUMNS``) from normals ``z`` of any float dtype.
+
+    With ``antithetic`` each sample is the average over the pair ``z``, ``-z``.
+    """
+    values = _european_values(opt, z)
+    if antithetic:
+        mirrored = _european_values(opt, -z)
+        values = tuple(0.5 * (a.astype(np.float64) + b) for a, b in zip(values, mirrored, strict=True))
+    payoff, control = np.asarray(values[0], np.float64), np.asarray(values[3], np.float64)
+    return [float(z.size), *moment_row(*values), float(np.dot(payoff, control))]
 
 
 def _asian_payoffs(opt: AsianOption, log_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +90,9 @@ def asian_log_prices(opt: AsianOption, z: np.ndarray, *, bridge: bool) -> np.nda
     return w
 
 
-def asian_row(opt: AsianOption, z: np.ndarray, *, bridge: bool) -> list[float]:
+def asian_row(opt: AsianOption, z: np.ndarray, *, bridge: bool, antithetic: bool = False) -> list[float]:
     """Chunk statistics of the Asian option from step-major normals ``(n_steps, paths)``."""
-    if opt.antithetic:
+    if antithetic:
         a1, g1 = _asian_payoffs(opt, asian_log_prices(opt, z.copy(), bridge=bridge))
         np.negative(z, out=z)
         a2, g2 = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
@@ -197,9 +210,9 @@ class NumpyBackend(Backend):
         if isinstance(workload, Portfolio):
             out[:] = portfolio_losses(workload, chunk, dtype)
         elif isinstance(workload, EuropeanOption):
-            out[:] = european_row(workload, normals(chunk, 1, dtype)[0])
+            out[:] = european_row(workload, normals(chunk, 1, dtype)[0], antithetic=config.antithetic)
         elif isinstance(workload, AsianOption):
             z = normals(chunk, workload.n_steps, dtype)
-            out[:] = asian_row(workload, z, bridge=chunk.replicate >= 0)
+            out[:] = asian_row(workload, z, bridge=chunk.replicate >= 0, antithetic=config.antithetic)
         else:
             raise ValueError(f"unsupported workload {type(workload).__name__}")
