@@ -1,6 +1,8 @@
 """Monte Carlo kernels: aggregate insurance losses and option prices, computed many ways.
 
-``simulate(workload, n_sims, config, seed)`` is the single entry point. A
+``simulate(workload, n_sims, config, seed)`` is the single entry point; with
+``target=Target(atol=..., rtol=...)`` it runs until the requested precision is
+reached instead of for a fixed ``n_sims``. A
 :class:`Config` says how to compute (backend, workers, executor, precision,
 chunking, QMC, shared memory); every valid config estimates the same quantity
 with its own statistical error. This package knows nothing of tuning.
@@ -57,7 +59,9 @@ from ._limits import (
 )
 from ._resources import MEMORY_LIMIT_ENV, estimate_memory, memory_limit, set_memory_limit
 from ._results import SimulationResult, Timing
+from ._sequential import DEFAULT_MAX_SIMS
 from ._simulate import simulate
+from ._target import Target, TargetNotMetWarning
 from ._validation import check_choice, check_int, check_real
 from ._workloads import AsianOption, EuropeanOption, PolicyGroup, PolicyTerms, Portfolio, Workload, workload_kind
 from .backends import BackendUnavailableError, backend_names, register_backend
@@ -66,6 +70,7 @@ from .backends import registry as backend_registry
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_MAX_SIMS",
     "EXECUTORS",
     "FLOAT32_LIMIT",
     "FREQUENCIES",
@@ -105,6 +110,8 @@ __all__ = [
     "Portfolio",
     "Severity",
     "SimulationResult",
+    "Target",
+    "TargetNotMetWarning",
     "Timing",
     "Weibull",
     "Workload",

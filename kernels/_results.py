@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from scipy.special import ndtri
-
 from ._config import Config
+from ._estimators import replicate_based
+from ._target import Target, interval_quantile
 from ._workloads import Workload
 
 __all__ = ["SimulationResult", "Timing"]
@@ -52,6 +52,13 @@ class SimulationResult:
         workload: what was simulated.
         seed_entropy: the entropy of the run's ``SeedSequence``; passing it as ``seed``
             reproduces the run.
+        target: the :class:`Target` the run was asked to reach, or None (a fixed ``n_sims``).
+        half_widths: for a run to a target, name -> half-width of the target's confidence
+            interval reached, for each estimate the target names.
+        target_met: True when every named estimate met the target; False when the run
+            stopped at its cap first (a :class:`TargetNotMetWarning` was issued); None
+            without a target.
+        rounds: how many batches of simulations the run took (1 for a fixed ``n_sims``).
     """
 
     estimates: Mapping[str, float]
@@ -61,22 +68,35 @@ class SimulationResult:
     timing: Timing
     workload: Workload = field(repr=False)
     seed_entropy: int = field(default=0, repr=False)
+    target: Target | None = None
+    half_widths: Mapping[str, float] = field(default_factory=dict)
+    target_met: bool | None = None
+    rounds: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimates", _frozen(self.estimates))
         object.__setattr__(self, "standard_errors", _frozen(self.standard_errors))
+        object.__setattr__(self, "half_widths", _frozen(self.half_widths))
 
     def __getitem__(self, name: str) -> float:
         return self.estimates[name]
 
-    def confidence_interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
-        """Normal-approximation confidence interval for one estimate."""
+    def degrees_of_freedom(self, name: str) -> int | None:
+        """Degrees of freedom of ``name``'s standard error: ``qmc_scrambles - 1`` when it comes from
+        the scatter of a quasi-random run's scrambles, None (normal) otherwise."""
+        return degrees_of_freedom(self.workload, self.config, name)
+
+    def half_width(self, name: str, level: float = 0.95) -> float:
+        """Half-width of the two-sided ``level`` confidence interval of one estimate."""
         if name not in self.standard_errors:
             raise KeyError(f"no standard error is known for {name!r}; known: {sorted(self.standard_errors)}")
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}")
-        z = float(ndtri(0.5 + level / 2))
-        half = z * self.standard_errors[name]
+        return interval_quantile(float(level), self.degrees_of_freedom(name)) * self.standard_errors[name]
+
+    def confidence_interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided confidence interval for one estimate (normal, or Student-t for scramble-based errors)."""
+        half = self.half_width(name, level)
         return self.estimates[name] - half, self.estimates[name] + half
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,4 +113,13 @@ class SimulationResult:
             "timing": {"overhead_s": self.timing.overhead_s, "compute_s": self.timing.compute_s,
                        "total_s": self.timing.total_s},
             "seed_entropy": str(self.seed_entropy),
+            "target": self.target.to_dict() if self.target is not None else None,
+            "half_widths": clean(self.half_widths),
+            "target_met": self.target_met,
+            "rounds": self.rounds,
         }
+
+
+def degrees_of_freedom(workload: Workload, config: Config, name: str) -> int | None:
+    """``qmc_scrambles - 1`` for an estimate whose error comes from QMC scrambles, else None."""
+    return config.qmc_scrambles - 1 if config.qmc and replicate_based(workload, name) else None

@@ -14,6 +14,8 @@ from ._estimators import reduce
 from ._limits import MAX_SIMS
 from ._resources import check_run, resolve_chunk_size
 from ._results import SimulationResult, Timing
+from ._sequential import run_to_target
+from ._target import Target
 from ._validation import check_int
 from ._workloads import Workload, workload_kind
 
@@ -32,14 +34,27 @@ def _seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
 
 
 def simulate(
-    workload: Workload, n_sims: int, config: Config | None = None, seed: SeedLike = None
+    workload: Workload,
+    n_sims: int | None = None,
+    config: Config | None = None,
+    seed: SeedLike = None,
+    *,
+    target: Target | None = None,
+    max_sims: int | None = None,
 ) -> SimulationResult:
-    """Estimate a workload's quantities by Monte Carlo simulation.
+    """Estimate a workload's quantities by Monte Carlo simulation, at a fixed size or to a precision.
 
     Args:
         workload: a :class:`Portfolio`, :class:`EuropeanOption` or :class:`AsianOption`.
         n_sims: number of simulations (integer in ``[2, MAX_SIMS]``): simulated years for a
-            portfolio, paths (or antithetic pairs) for an option.
+            portfolio, paths (or antithetic pairs) for an option. Required without a ``target``;
+            with one it is the cap, like ``max_sims``.
+        target: run batch after batch until the :class:`Target` is met (see
+            :mod:`kernels._sequential` for the stopping rule); the result reports the
+            simulations used, the half-widths reached and ``target_met``.
+        max_sims: with a ``target``, the most simulations to run (default
+            ``DEFAULT_MAX_SIMS``, 2**30); reaching it first returns the result with
+            ``target_met=False`` and a :class:`TargetNotMetWarning`.
         config: how to compute; ``None`` means ``Config()``, the default.
         seed: integer, ``SeedSequence`` or None (fresh entropy, reported in the result).
             The same seed, config and ``n_sims`` give identical results; with the numpy
@@ -51,7 +66,7 @@ def simulate(
         and a timing breakdown.
 
     Raises:
-        ValueError: a bad workload, ``n_sims``, config or seed, naming the field; a run over a
+        ValueError: a bad workload, ``n_sims``, config, seed, target or ``max_sims``, naming the field; a run over a
             limit of :mod:`kernels` (``MAX_SIMS``, ``MAX_CHUNKS``, ``MAX_QMC_POINTS``), values that
             float32 cannot hold, or a run that needs more memory than :func:`kernels.memory_limit`
             (see :func:`kernels.estimate_memory`); raised before anything is planned or started.
@@ -60,12 +75,16 @@ def simulate(
     """
     t0 = time.perf_counter()
     workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     if config is None:
         config = Config()
     elif not isinstance(config, Config):
         raise ValueError(f"config must be a kernels.Config, got {type(config).__name__}")
     config.check_workload(workload)
+    if target is not None or max_sims is not None:
+        return _to_target(workload, n_sims, config, seed, target, max_sims)
+    if n_sims is None:
+        raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
+    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
     config.check_for(n_sims)
     root = _seed_sequence(seed)
     check_run(workload, n_sims, config)
@@ -89,3 +108,19 @@ def simulate(
         workload=workload,
         seed_entropy=int(root.entropy) if isinstance(root.entropy, int) else 0,
     )
+
+
+def _to_target(
+    workload: Workload, n_sims: int | None, config: Config, seed: SeedLike, target: Target | None,
+    max_sims: int | None,
+) -> SimulationResult:
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a kernels.Target, got {type(target).__name__}"
+                         + (" (max_sims applies to a run to a target)" if target is None else ""))
+    if n_sims is not None and max_sims is not None:
+        raise ValueError("with a target, n_sims is the cap: pass n_sims or max_sims, not both")
+    cap = max_sims if max_sims is not None else n_sims
+    if cap is not None:
+        cap = check_int("", "max_sims" if max_sims is not None else "n_sims", cap, low=2, high=MAX_SIMS)
+    target.names(workload)
+    return run_to_target(workload, config, _seed_sequence(seed), target, cap)
