@@ -30,6 +30,7 @@ from ._outcome import Outcome, Source
 from .measure import Measurement, MeasureOptions, measure
 
 if TYPE_CHECKING:
+    from .accuracy import TargetReport
     from .api import Decision, TunedResult, predict_config, tuned_simulate
     from .features import machine_fingerprint, workload_features
     from .space import search_space
@@ -40,6 +41,7 @@ _LAZY = {
     "Decision": "api", "TunedResult": "api", "predict_config": "api", "tuned_simulate": "api",
     "machine_fingerprint": "features", "workload_features": "features",
     "search_space": "space", "open_storage": "storage", "TuningReport": "tuner", "tune": "tuner",
+    "TargetReport": "accuracy",
 }
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "SchemaVersionError",
     "Source",
     "StorageError",
+    "TargetReport",
     "TunedResult",
     "TuningError",
     "TuningReport",

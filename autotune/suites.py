@@ -78,10 +78,8 @@ def _euro(K: float, kind: str = "call", q: float = 0.0, T: float = 1.0) -> Europ
     return EuropeanOption(S0=100.0, K=K, T=T, r=0.03, sigma=0.25, q=q, kind=kind)
 
 
-def _asian(K: float, n_steps: int, *, T: float = 1.0, r: float = 0.03, sigma: float = 0.25,
-           control_variate: bool = True, antithetic: bool = False) -> AsianOption:
-    return AsianOption(S0=100.0, K=K, T=T, r=r, sigma=sigma, n_steps=n_steps, control_variate=control_variate,
-                       antithetic=antithetic)
+def _asian(K: float, n_steps: int, *, T: float = 1.0, r: float = 0.03, sigma: float = 0.25) -> AsianOption:
+    return AsianOption(S0=100.0, K=K, T=T, r=r, sigma=sigma, n_steps=n_steps)
 
 
 def _pf(*groups: PolicyGroup) -> Portfolio:
@@ -99,9 +97,9 @@ _STANDARD = (
     _e("euro-div-200k", _euro(80.0, q=0.02), 200_000),
     _e("euro-otm-1m", _euro(110.0), 1_000_000),
     _e("asian-12-20k", _asian(100.0, 12), 20_000),
-    _e("asian-52-anti-5k", _asian(95.0, 52, antithetic=True), 5_000),
+    _e("asian-52-5k", _asian(95.0, 52), 5_000),
     _e("asian-252-20k", _asian(100.0, 252), 20_000),
-    _e("asian-24-nocv-100k", _asian(105.0, 24, T=0.5, control_variate=False), 100_000),
+    _e("asian-24-100k", _asian(105.0, 24, T=0.5), 100_000),
     _e("pf-10-2k", _pf(PolicyGroup(10, Poisson(2.0), Gamma(2.0, 500.0), PolicyTerms(250.0, 5_000.0))), 2_000),
     _e("pf-100-nb-20k", _pf(PolicyGroup(100, NegativeBinomial(2.0, 0.5), Lognormal(7.0, 1.0),
                                         PolicyTerms(500.0, 20_000.0))), 20_000),
@@ -118,8 +116,8 @@ _STANDARD = (
     _e("euro-short-500k", _euro(100.0, T=0.25), 500_000),
     _e("euro-long-2m", _euro(120.0, T=3.0), 2_000_000),
     _e("asian-6-200k", _asian(100.0, 6), 200_000),
-    _e("asian-126-anti-10k", _asian(90.0, 126, antithetic=True), 10_000),
-    _e("asian-36-nocv-50k", _asian(100.0, 36, control_variate=False), 50_000),
+    _e("asian-126-10k", _asian(90.0, 126), 10_000),
+    _e("asian-36-50k", _asian(100.0, 36), 50_000),
     _e("asian-252-2k", _asian(110.0, 252, T=2.0), 2_000),
     _e("pf-1000-bin-50k", _pf(PolicyGroup(1_000, Binomial(3, 0.05), Gamma(3.0, 400.0),
                                           PolicyTerms(100.0, 10_000.0))), 50_000),
@@ -139,7 +137,7 @@ _STANDARD = (
 _HELD_OUT = (
     _e("euro-put-3m", _euro(100.0, "put"), 3_000_000),
     _e("euro-deep-400k", _euro(70.0, q=0.01), 400_000),
-    _e("asian-100-anti-40k", _asian(100.0, 100, T=2.0, r=0.02, sigma=0.3, antithetic=True), 40_000),
+    _e("asian-100-40k", _asian(100.0, 100, T=2.0, r=0.02, sigma=0.3), 40_000),
     _e("pf-2000-nb-5k", _pf(PolicyGroup(2_000, NegativeBinomial(1.0, 0.9), Gamma(2.0, 3_000.0),
                                         PolicyTerms(500.0, 50_000.0))), 5_000),
     _e("pf-mixed-30k", _pf(PolicyGroup(30, Poisson(0.8), Lognormal(7.5, 1.2),
@@ -147,7 +145,7 @@ _HELD_OUT = (
                            PolicyGroup(200, Binomial(2, 0.1), Weibull(1.5, 4_000.0), PolicyTerms(1_000.0, 20_000.0)),
                            PolicyGroup(8, NegativeBinomial(3.0, 0.4), Pareto(3.0, 5_000.0))), 30_000),
     _e("euro-call-30k", _euro(95.0, T=0.75), 30_000),
-    _e("asian-12-anti-300k", _asian(100.0, 12, antithetic=True), 300_000),
+    _e("asian-12-300k", _asian(100.0, 12), 300_000),
     _e("asian-180-8k", _asian(95.0, 180, sigma=0.2), 8_000),
     _e("pf-400-pareto-60k", _pf(PolicyGroup(400, Poisson(0.3), Pareto(2.8, 3_000.0), PolicyTerms(250.0, 75_000.0))),
        60_000),

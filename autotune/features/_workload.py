@@ -43,8 +43,6 @@ WORKLOAD_FEATURES: tuple[str, ...] = (
     *(f"freq_{name}" for name in FREQUENCIES),
     *(f"sev_{name}" for name in SEVERITIES),
     "has_aggregate_terms",
-    "antithetic",
-    "control_variate",
     "log10_draws_per_sim",
     "log10_bytes_per_sim",
     "log10_total_draws",
@@ -109,6 +107,8 @@ def workload_from_spec(spec: dict[str, Any]) -> EuropeanOption | AsianOption | P
         params = _field(spec, "params", "spec")
         if not isinstance(params, dict):
             raise ValueError("workload spec: spec.params must be a dict")
+        if kind == "asian":  # written before variance reduction moved into Config
+            params = {k: v for k, v in params.items() if k not in ("control_variate", "antithetic")}
         try:
             return _OPTIONS[kind](**params)
         except TypeError as exc:
@@ -174,7 +174,7 @@ def _draws_per_sim(workload: Any, kind: str) -> float:
     if kind == "european":
         return 1.0
     if kind == "asian":
-        return float(workload.n_steps * (2 if workload.antithetic else 1))
+        return float(workload.n_steps)
     return sum((1 if g.pooled else g.n_policies) + g.expected_claims() for g in workload.groups)
 
 
@@ -186,9 +186,6 @@ def _values(workload: Any, kind: str, n_sims: int) -> dict[str, float]:
         steps = workload.n_steps if kind == "asian" else 1
         v["n_steps"] = float(steps)
         v["log10_steps"] = math.log10(steps)
-    if kind == "asian":
-        v["antithetic"] = float(workload.antithetic)
-        v["control_variate"] = float(workload.control_variate)
     if kind == "portfolio":
         groups = workload.groups
         v["log10_policies"] = math.log10(1 + workload.n_policies)

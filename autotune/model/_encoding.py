@@ -29,7 +29,7 @@ __all__ = [
     "workload_row",
 ]
 
-FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 2
 """Version of the row layout; bump it whenever :func:`feature_names` or an encoding changes meaning,
 so that stored models trained on the old layout refuse to load (``ModelSchemaError``)."""
 
@@ -44,6 +44,8 @@ CONFIG_FEATURES: tuple[str, ...] = (
     "log2_chunks",
     "qmc",
     "shared_memory",
+    "antithetic",
+    "control_variate",
 )
 """Config features, in order. Backends outside the built-in three get all-zero one-hot columns."""
 
@@ -124,10 +126,11 @@ def encode_configs(configs: Sequence[Config], workload: Any, n_sims: int, *,
         auto_chunk = auto_chunk_size(workload, n_sims)
     knobs = np.array(
         [(_BACKEND_INDEX.get(c.backend, -1), _EXECUTOR_INDEX[c.executor], c.workers, c.precision == "float32",
-          c.chunk_size or 0, c.qmc, c.qmc_scrambles, c.shared_memory) for c in configs],
+          c.chunk_size or 0, c.qmc, c.qmc_scrambles, c.shared_memory, c.antithetic, c.control_variate)
+         for c in configs],
         dtype=np.int64,
-    ).reshape(n, 8)
-    backend, executor, workers, f32, chunk, qmc, scrambles, shm = knobs.T
+    ).reshape(n, 10)
+    backend, executor, workers, f32, chunk, qmc, scrambles, shm, anti, cv = knobs.T
     auto = chunk == 0
     # Resolved as kernels.simulate resolves it: capped at n_sims, and with QMC at one scramble's points.
     chunk = np.minimum(np.where(auto, auto_chunk, chunk), n_sims)
@@ -148,6 +151,8 @@ def encode_configs(configs: Sequence[Config], workload: Any, n_sims: int, *,
     out[:, col + 5] = np.log2(_n_chunks(np.int64(n_sims), chunk, qmc != 0, scrambles))
     out[:, col + 6] = qmc
     out[:, col + 7] = shm
+    out[:, col + 8] = anti
+    out[:, col + 9] = cv
     return out
 
 

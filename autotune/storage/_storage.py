@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Storage", "config_id", "open_storage"]
 
+TARGET_SAMPLER = "target"
+"""The ``sampler`` of tuning sessions that tuned for a precision target (see ``autotune.tune(target=...)``)."""
+
 _logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
@@ -344,26 +347,37 @@ class Storage:
 
         self._db.transact(work)
 
-    def best_tuned(self, machine_id: str, workload_id: str) -> tuple[int, dict[str, Any], float | None] | None:
+    def best_tuned(
+        self, machine_id: str, workload_id: str, *, target: Mapping[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any], float | None] | None:
         """The latest completed, not stale, tuning session's best config for a (machine, workload).
+
+        With ``target`` (a ``kernels.Target.to_dict()``), only sessions that tuned for that target
+        (``sampler="target"``) count, and the time is their measured time to the target; without
+        it, only fixed-``n_sims`` sessions count.
 
         Returns ``(session_id, knobs, best_time_s)`` or ``None`` when there is none.
         """
+        kind = TuningSessionModel.sampler == TARGET_SAMPLER
         query = (
             select(TuningSessionModel.id, TuningSessionModel.best_config_id, TuningSessionModel.report)
             .where(TuningSessionModel.machine_id == machine_id, TuningSessionModel.workload_id == workload_id,
-                   TuningSessionModel.status == "complete", TuningSessionModel.best_config_id.is_not(None))
+                   TuningSessionModel.status == "complete", TuningSessionModel.best_config_id.is_not(None),
+                   kind if target is not None else (TuningSessionModel.sampler.is_(None) | ~kind))
             .order_by(TuningSessionModel.id.desc())
-            .limit(1)
+            .limit(1 if target is None else 100)
         )
+        wanted = None if target is None else dict(target)
 
         def work(session: Session) -> tuple[int, dict[str, Any], float | None] | None:
-            row = session.execute(query).first()
-            if row is None:
-                return None
-            knobs = _knobs(session.get(ConfigModel, row.best_config_id))
-            best = (row.report or {}).get("best_time_s")
-            return None if knobs is None else (row.id, knobs, best)
+            for row in session.execute(query):
+                report = row.report if isinstance(row.report, dict) else {}
+                if wanted is not None and report.get("target") != wanted:
+                    continue
+                knobs = _knobs(session.get(ConfigModel, row.best_config_id))
+                best = report.get("best_time_s")
+                return None if knobs is None else (row.id, knobs, best)
+            return None
 
         return self._db.transact(work, read_only=True)
 

@@ -10,11 +10,12 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import optuna
 from scipy import stats
 
-from kernels import MAX_SIMS, Config, Workload, check_int, check_real, workload_kind
+from kernels import MAX_SIMS, Config, Target, Workload, check_int, check_real, workload_kind
 
 from .._errors import TuningError
 from .._outcome import Outcome, Source
@@ -23,6 +24,9 @@ from ..measure import Measurement, MeasureOptions, check_options, compare_config
 from ..space import SearchSpace, complexity, search_space
 from ..storage import ResultsLog, Storage, open_storage
 from ._report import TuningReport
+
+if TYPE_CHECKING:
+    from ..accuracy import TargetReport
 
 __all__ = ["BRUTE_FORCE_THRESHOLD", "SAMPLERS", "tune"]
 
@@ -104,8 +108,9 @@ def pick_best(samples: dict[Config, list[float]], alpha: float = 0.05) -> Config
 
 def tune(
     workload: Workload,
-    n_sims: int,
+    n_sims: int | None = None,
     *,
+    target: Target | None = None,
     budget_trials: int | None = None,
     budget_seconds: float | None = None,
     storage: str | Storage | None = None,
@@ -115,12 +120,17 @@ def tune(
     measure_options: MeasureOptions | None = None,
     progress: bool | None = None,
     finalists: int = 3,
-) -> TuningReport:
+) -> TuningReport | TargetReport:
     """Run (or resume) an offline tuning session for one workload on this machine.
 
     Args:
         workload: what to tune.
-        n_sims: simulations per run.
+        n_sims: simulations per run; with a ``target``, the most simulations a run may use.
+        target: tune for the least time to this precision (a :class:`kernels.Target`) instead of
+            the least time per ``n_sims``: the estimator knobs (qmc, antithetic, control variate)
+            join the search, and a :class:`autotune.accuracy.TargetReport` is returned (see
+            :mod:`autotune.accuracy`). The budget and space arguments then apply to its
+            execution-config session.
         budget_trials: stop after this many trials (>= 1). ``None``: every valid config with
             brute force, else ``DEFAULT_TRIALS`` unless ``budget_seconds`` is given.
         budget_seconds: stop starting new trials after this many seconds (> 0).
@@ -137,7 +147,8 @@ def tune(
         finalists: how many of the fastest configs are re-measured side by side at the end.
 
     Returns:
-        A :class:`TuningReport`. Every measurement, whatever its outcome, is stored.
+        A :class:`TuningReport` (a :class:`TargetReport` with a ``target``). Every measurement,
+        whatever its outcome, is stored.
 
     Raises:
         ValueError: bad arguments (zero budget, unknown sampler, ...), naming the argument.
@@ -145,7 +156,14 @@ def tune(
         autotune.StorageError: the results database cannot be used.
     """
     workload_kind(workload)
-    n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
+    if target is not None and not isinstance(target, Target):
+        raise ValueError(f"target must be a kernels.Target or None, got {type(target).__name__}")
+    if n_sims is None and target is None:
+        raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
+    if n_sims is not None:
+        n_sims = check_int("", "n_sims", n_sims, low=2, high=MAX_SIMS)
+    if target is not None:
+        target.names(workload)
     budget_trials = _check_budget("budget_trials", budget_trials, integer=True)
     budget_seconds = _check_budget("budget_seconds", budget_seconds, integer=False)
     if sampler not in SAMPLERS:
@@ -163,6 +181,13 @@ def tune(
     options = check_options(measure_options)
     with contextlib.ExitStack() as stack:  # a store opened here is closed here
         store = storage if isinstance(storage, Storage) else stack.enter_context(open_storage(storage))
+        if target is not None:
+            from ..accuracy import tune_to_target
+
+            exec_tuning = {"budget_trials": budget_trials, "budget_seconds": budget_seconds, "sampler": sampler,
+                           "space": space, "progress": progress, "finalists": finalists}
+            return tune_to_target(workload, target, store=store, options=options, max_sims=n_sims, seed=seed,
+                                  exec_tuning=exec_tuning)
         return _run_session(_Session(workload, n_sims, store, space or search_space(workload, n_sims), options),
                             sampler, seed, budget_trials, budget_seconds, progress, finalists)
 

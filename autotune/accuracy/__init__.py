@@ -1,0 +1,12 @@
+"""Time to accuracy: estimators, their error models, and tuning for a precision target.
+
+``autotune.tune(workload, target=Target(...))`` runs :func:`tune_to_target`: each estimator's
+error is measured on a pilot, each execution config's speed by a fixed-size session, and the
+best pairings are run to the target side by side (see :mod:`autotune.accuracy._tune`).
+"""
+
+from ._errors import ErrorModel, Estimator, estimators_for, fit_error_model
+from ._tune import Finalist, TargetReport, tune_to_target
+
+__all__ = ["ErrorModel", "Estimator", "Finalist", "TargetReport", "estimators_for", "fit_error_model",
+           "tune_to_target"]
