@@ -290,7 +290,7 @@ class AsianOption(_GBMOption):
     control_variate: InitVar[bool | None] = None
     antithetic: InitVar[bool | None] = None
 
-    def __post_init__(self, control_variate: bool | None = None, antithetic: bool | None = None) -> None:
+    def __post_init__(self, control_variate: bool | None, antithetic: bool | None) -> None:
         super().__post_init__()
         object.__setattr__(self, "n_steps", check_int("AsianOption", "n_steps", self.n_steps, low=1, high=21201))
         for name, value in (("control_variate", control_variate), ("antithetic", antithetic)):

@@ -40,31 +40,51 @@ def _moments(*arrays: jax.Array) -> list[jax.Array]:
     return out
 
 
-def european_stats(
-    params: jax.Array, key_data: jax.Array, n_valid: jax.Array, u: jax.Array | None = None, *,
-    size: int, dtype: np.dtype, is_call: bool,
-) -> jax.Array:
-    """The chunk's ``EUROPEAN_COLUMNS`` row; normals from the key, or by inverse CDF of uniforms ``u`` (size, 1)."""
+def _european_values(
+    z: jax.Array, valid: jax.Array, params: jax.Array, dtype: np.dtype, is_call: bool
+) -> tuple[jax.Array, ...]:
+    """Per-path discounted payoff, pathwise delta and vega, and the control (discounted ``S_T``), in ``dtype``.
+
+    The arithmetic of ``numpy_backend._european_values``; every value is zero where not ``valid``.
+    """
     S0, K, T, r, sigma, q = (params[i] for i in range(len(OPTION_FIELDS)))
-    if u is None:
-        z = jax.random.normal(chunk_key(key_data), (size,), dtype)
-    else:
-        # float64 inverse CDF: a float32 uniform can round to 1, where ndtri is infinite
-        z = ndtri(u[:, 0]).astype(dtype)
     sqrt_t = jnp.sqrt(T)
     drift = (r - q - 0.5 * sigma**2) * T
     disc = jnp.exp(-r * T)
     sign = 1.0 if is_call else -1.0
     st = jnp.exp(drift.astype(dtype) + (sigma * sqrt_t).astype(dtype) * z) * S0.astype(dtype)
     k = K.astype(dtype)
-    itm = (st > k if is_call else st < k) & (jnp.arange(size) < n_valid)
+    itm = (st > k if is_call else st < k) & valid
     zero = jnp.zeros((), dtype)
     signed_disc = (sign * disc).astype(dtype)
     payoff = jnp.where(itm, (st - k) * signed_disc, zero)
     delta = jnp.where(itm, st * (sign * disc / S0).astype(dtype), zero)
     # dS_T/dsigma = S_T (sqrt(T) Z - sigma T)
     vega = jnp.where(itm, st * (sqrt_t.astype(dtype) * z - (sigma * T).astype(dtype)) * signed_disc, zero)
-    return jnp.stack([n_valid.astype(F64), *_moments(payoff, delta, vega)])
+    control = jnp.where(valid, st * disc.astype(dtype), zero)
+    return payoff, delta, vega, control
+
+
+def european_stats(
+    params: jax.Array, key_data: jax.Array, n_valid: jax.Array, u: jax.Array | None = None, *,
+    size: int, dtype: np.dtype, is_call: bool, antithetic: bool,
+) -> jax.Array:
+    """The chunk's ``EUROPEAN_COLUMNS`` row; normals from the key, or by inverse CDF of uniforms ``u`` (size, 1).
+
+    With ``antithetic`` each sample is the float64 average of the values of the paths from ``z`` and ``-z``.
+    """
+    if u is None:
+        z = jax.random.normal(chunk_key(key_data), (size,), dtype)
+    else:
+        # float64 inverse CDF: a float32 uniform can round to 1, where ndtri is infinite
+        z = ndtri(u[:, 0]).astype(dtype)
+    valid = jnp.arange(size) < n_valid
+    values = _european_values(z, valid, params, dtype, is_call)
+    if antithetic:
+        mirrored = _european_values(-z, valid, params, dtype, is_call)
+        values = tuple(0.5 * (a.astype(F64) + b.astype(F64)) for a, b in zip(values, mirrored, strict=True))
+    payoff, control = values[0].astype(F64), values[3].astype(F64)
+    return jnp.stack([n_valid.astype(F64), *_moments(*values), jnp.dot(payoff, control)])
 
 
 BridgeLevels = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]

@@ -25,8 +25,10 @@ import numpy as np
 POISSON, NEGATIVE_BINOMIAL, BINOMIAL = 0, 1, 2
 GAMMA, LOGNORMAL, PARETO, EXPONENTIAL, WEIBULL = 0, 1, 2, 3, 4
 
-# Layout of the European constants array (cast to ``dt`` on the host).
-EU_DRIFT, EU_VOL, EU_S0, EU_K, EU_DISC, EU_DELTA, EU_SQRT_T, EU_SIGMA_T = range(8)
+# Layout of the European constants array (cast to ``dt`` on the host). ``EU_DISC`` is the
+# discount signed by the payoff (-1 for puts); ``EU_CONTROL`` the plain discount, for the control.
+EU_DRIFT, EU_VOL, EU_S0, EU_K, EU_DISC, EU_DELTA, EU_SQRT_T, EU_SIGMA_T, EU_CONTROL = range(9)
+EU_CONSTANTS = 9
 
 _jit = numba.njit(nogil=True, cache=True)
 
@@ -42,30 +44,54 @@ def _normal(rng, dt):  # pragma: no cover - compiled
 
 
 @_jit
-def european_stats(rng, z, n, is_call, c, dt, out):  # pragma: no cover - compiled
-    """Fill ``out`` with the 7-column European row of ``n`` paths.
+def _european_path(zi, is_call, c):  # pragma: no cover - compiled
+    """One path's discounted payoff, pathwise delta and vega, and control (discounted ``S_T``), as float64.
 
-    ``z`` holds the paths' normals (QMC) or is empty (draw from ``rng``); ``c`` the
-    constants at ``EU_*`` in ``dt``.
+    The arithmetic is in the type of ``zi`` and ``c``, as in ``numpy_backend._european_values``; out of the
+    money, payoff, delta and vega are exactly zero.
     """
-    drift, vol, s0, k = c[EU_DRIFT], c[EU_VOL], c[EU_S0], c[EU_K]
-    disc, dfac, sqrt_t, sig_t = c[EU_DISC], c[EU_DELTA], c[EU_SQRT_T], c[EU_SIGMA_T]
+    st = np.exp(c[EU_DRIFT] + c[EU_VOL] * zi) * c[EU_S0]
+    k = c[EU_K]
+    ctrl = np.float64(st * c[EU_CONTROL])
+    itm = st > k if is_call else st < k
+    if not itm:
+        return 0.0, 0.0, 0.0, ctrl
+    disc = c[EU_DISC]
+    pay = np.float64((st - k) * disc)
+    delta = np.float64(st * c[EU_DELTA])
+    # dS_T/dsigma = S_T (sqrt(T) Z - sigma T)
+    vega = np.float64(st * (c[EU_SQRT_T] * zi - c[EU_SIGMA_T]) * disc)
+    return pay, delta, vega, ctrl
+
+
+@_jit
+def european_stats(rng, z, n, is_call, antithetic, c, dt, out):  # pragma: no cover - compiled
+    """Fill ``out`` with the European row (``EUROPEAN_COLUMNS``) of ``n`` samples.
+
+    ``z`` holds the samples' normals (QMC) or is empty (draw from ``rng``); ``c`` the
+    constants at ``EU_*`` in ``dt``. With ``antithetic`` a sample is the float64
+    average of the values of the paths from ``z`` and ``-z``.
+    """
     draw = z.shape[0] == 0
-    sp = sp2 = sd = sd2 = sv = sv2 = 0.0
+    sp = sp2 = sd = sd2 = sv = sv2 = sc = sc2 = spc = 0.0
     for i in range(n):
         zi = _normal(rng, dt) if draw else z[i]
-        st = np.exp(drift + vol * zi) * s0
-        itm = st > k if is_call else st < k
-        if itm:
-            pay = np.float64((st - k) * disc)
-            delta = np.float64(st * dfac)
-            vega = np.float64(st * (sqrt_t * zi - sig_t) * disc)
-            sp += pay
-            sp2 += pay * pay
-            sd += delta
-            sd2 += delta * delta
-            sv += vega
-            sv2 += vega * vega
+        pay, delta, vega, ctrl = _european_path(zi, is_call, c)
+        if antithetic:
+            pay2, delta2, vega2, ctrl2 = _european_path(-zi, is_call, c)
+            pay = 0.5 * (pay + pay2)
+            delta = 0.5 * (delta + delta2)
+            vega = 0.5 * (vega + vega2)
+            ctrl = 0.5 * (ctrl + ctrl2)
+        sp += pay
+        sp2 += pay * pay
+        sd += delta
+        sd2 += delta * delta
+        sv += vega
+        sv2 += vega * vega
+        sc += ctrl
+        sc2 += ctrl * ctrl
+        spc += pay * ctrl
     out[0] = n
     out[1] = sp
     out[2] = sp2
@@ -73,6 +99,9 @@ def european_stats(rng, z, n, is_call, c, dt, out):  # pragma: no cover - compil
     out[4] = sd2
     out[5] = sv
     out[6] = sv2
+    out[7] = sc
+    out[8] = sc2
+    out[9] = spc
 
 
 @_jit

@@ -39,11 +39,11 @@ def _qmc_normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(ndtri(sobol_uniforms(chunk, dim)), dtype=dtype)
 
 
-def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, out: np.ndarray) -> None:
+def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, out: np.ndarray) -> None:
     sqrt_t = math.sqrt(opt.T)
     disc = math.exp(-opt.r * opt.T)
     sign = 1.0 if opt.is_call else -1.0
-    consts = np.empty(8, dtype=dtype)
+    consts = np.empty(nk.EU_CONSTANTS, dtype=dtype)
     consts[nk.EU_DRIFT] = (opt.r - opt.q - 0.5 * opt.sigma**2) * opt.T
     consts[nk.EU_VOL] = opt.sigma * sqrt_t
     consts[nk.EU_S0] = opt.S0
@@ -52,9 +52,10 @@ def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, out: np.ndarray) -
     consts[nk.EU_DELTA] = sign * disc / opt.S0
     consts[nk.EU_SQRT_T] = sqrt_t
     consts[nk.EU_SIGMA_T] = opt.sigma * opt.T
+    consts[nk.EU_CONTROL] = disc
     z = _qmc_normals(chunk, 1, dtype).ravel() if chunk.replicate >= 0 else np.empty(0, dtype=dtype)
     rng = np.random.default_rng(chunk.seed)
-    nk.european_stats(rng, z, chunk.size, opt.is_call, consts, dtype, out)
+    nk.european_stats(rng, z, chunk.size, opt.is_call, antithetic, consts, dtype, out)
 
 
 @lru_cache(maxsize=64)
@@ -74,7 +75,7 @@ def _asian_schedule(n_steps: int, T: float, r: float, q: float, sigma: float, S0
     return arrays[0], dt(math.sqrt(h)), dt(sigma), *arrays[1:]
 
 
-def _asian(opt: AsianOption, chunk: Chunk, dtype: type, out: np.ndarray) -> None:
+def _asian(opt: AsianOption, chunk: Chunk, dtype: type, antithetic: bool, out: np.ndarray) -> None:
     drift, sqrt_h, sigma, target, left, right, lw, rw, sd = _asian_schedule(
         opt.n_steps, opt.T, opt.r, opt.q, opt.sigma, opt.S0, dtype
     )
@@ -86,7 +87,7 @@ def _asian(opt: AsianOption, chunk: Chunk, dtype: type, out: np.ndarray) -> None
     disc = math.exp(-opt.r * opt.T)
     nk.asian_stats(
         rng, z, chunk.size, drift, sqrt_h, sigma, target, left, right, lw, rw, sd,
-        float(opt.K), disc, opt.is_call, opt.antithetic, dtype, out,
+        float(opt.K), disc, opt.is_call, antithetic, dtype, out,
     )
 
 
@@ -173,9 +174,9 @@ class NumbaBackend(Backend):
         if isinstance(workload, Portfolio):
             _portfolio(workload, chunk, dtype, target)
         elif isinstance(workload, EuropeanOption):
-            _european(workload, chunk, dtype, target)
+            _european(workload, chunk, dtype, config.antithetic, target)
         elif isinstance(workload, AsianOption):
-            _asian(workload, chunk, dtype, target)
+            _asian(workload, chunk, dtype, config.antithetic, target)
         else:
             raise ValueError(f"unsupported workload {type(workload).__name__}")
         if target is not out:

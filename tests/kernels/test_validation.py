@@ -26,6 +26,7 @@ from kernels import (
 
 NAN = math.nan
 OPTION = EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2)
+PORTFOLIO = Portfolio([PolicyGroup(10, Poisson(0.5), Gamma(2.0, 100.0))])
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,10 @@ OPTION = EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2)
         (lambda: EuropeanOption(100.0, 100.0, 1.0, 0.01, -0.2), "EuropeanOption.sigma"),
         (lambda: EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2, kind="straddle"), "EuropeanOption.kind"),
         (lambda: AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, n_steps=0), "AsianOption.n_steps"),
-        (lambda: AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, antithetic=1), "AsianOption.antithetic"),
+        (lambda: AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, antithetic=True), "has moved to Config.antithetic"),
+        (lambda: AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, antithetic=False), "has moved to Config.antithetic"),
+        (lambda: AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, control_variate=True),
+         "has moved to Config.control_variate"),
         (lambda: Config(backend="cuda"), "Config.backend"),
         (lambda: Config(workers=0), "Config.workers"),
         (lambda: Config(workers=-2, executor="threads"), "Config.workers"),
@@ -77,6 +81,8 @@ OPTION = EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2)
         (lambda: Config(shared_memory=True, executor="threads", workers=2), "Config.shared_memory"),
         (lambda: Config(qmc="yes"), "Config.qmc"),
         (lambda: Config(qmc_scrambles=1), "Config.qmc_scrambles"),
+        (lambda: Config(antithetic=1), "Config.antithetic"),
+        (lambda: Config(control_variate="yes"), "Config.control_variate"),
         (lambda: simulate(OPTION, -10), "n_sims"),
         (lambda: simulate(OPTION, 1), "n_sims"),
         (lambda: simulate(OPTION, 10.5), "n_sims"),
@@ -85,6 +91,8 @@ OPTION = EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2)
         (lambda: simulate(OPTION, 100, seed=-1), "seed"),
         (lambda: simulate(OPTION, 100, seed="abc"), "seed"),
         (lambda: simulate("portfolio", 100), "workload"),
+        (lambda: simulate(PORTFOLIO, 100, Config(antithetic=True)), "Config.antithetic"),
+        (lambda: simulate(PORTFOLIO, 100, Config(control_variate=True)), "Config.control_variate"),
         (lambda: simulate(OPTION, 100, config={"backend": "numpy"}), "config"),
     ],
 )
@@ -95,7 +103,7 @@ def test_bad_input_names_the_field(build, field: str) -> None:
 
 def test_config_round_trips_through_a_dict() -> None:
     cfg = Config(backend="numba", workers=2, executor="processes", precision="float32", chunk_size=4096,
-                 qmc=True, shared_memory=True)
+                 qmc=True, shared_memory=True, antithetic=True, control_variate=True)
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown Config field"):
         Config.from_dict({"backend": "numpy", "threads": 3})
