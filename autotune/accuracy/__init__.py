@@ -5,8 +5,8 @@ error is measured on a pilot, each execution config's speed by a fixed-size sess
 best pairings are run to the target side by side (see :mod:`autotune.accuracy._tune`).
 """
 
-from ._errors import ErrorModel, Estimator, estimators_for, fit_error_model
-from ._tune import Finalist, TargetReport, tune_to_target
+from ._errors import ErrorModel, Estimator, estimators_for, fit_error_model, pilot_choice
+from ._tune import Finalist, TargetReport, target_key, tune_to_target
 
 __all__ = ["ErrorModel", "Estimator", "Finalist", "TargetReport", "estimators_for", "fit_error_model",
-           "tune_to_target"]
+           "pilot_choice", "target_key", "tune_to_target"]

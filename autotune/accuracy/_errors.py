@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from kernels import Config, Portfolio, Target, Workload
 from kernels._results import degrees_of_freedom
 from kernels._target import interval_quantile
 
-__all__ = ["ErrorModel", "Estimator", "estimators_for", "fit_error_model"]
+__all__ = ["ErrorModel", "Estimator", "estimators_for", "fit_error_model", "pilot_choice"]
 
 #: Bounds of a fitted quasi-random convergence rate (error ~ n^-rate): Monte Carlo's 1/2 at worst,
 #: 3/2 (smooth integrands under scrambling) at best.
@@ -115,3 +116,38 @@ def fit_error_model(
         coefficient = float(errors[i] * sizes[i] ** rate)
     return ErrorModel(estimator, name, value, coefficient, rate, dof,
                       tuple(int(s) for s in sizes), tuple(float(e) for e in errors))
+
+
+#: Simulations of each estimator's pilot in :func:`pilot_choice` (per scramble x scrambles with QMC).
+QUICK_PILOT_SIMS = 2**12
+
+
+def pilot_choice(workload: Workload, target: Target, *, seed: int = 0,
+                 estimators: Sequence[Estimator] | None = None) -> tuple[Estimator, float, dict[Estimator, float]]:
+    """Pick the estimator with the least predicted time to ``target`` from quick pilots.
+
+    Each estimator runs ``QUICK_PILOT_SIMS`` simulations (enough tail samples for VaR/TVaR) on the
+    default execution config; its standard errors give the simulations it needs (quasi-random at
+    the Monte Carlo rate 1/2, a conservative guess from one size), and its time per simulation the
+    cost. Returns ``(estimator, predicted simulations, {estimator: predicted seconds})``.
+    """
+    from kernels import simulate
+    from kernels._sequential import MIN_TAIL_SIMS
+
+    names = target.names(workload)
+    levels = [float(x.split("_", 1)[1]) for x in names if x.startswith(("VaR_", "TVaR_"))]
+    n = max(QUICK_PILOT_SIMS, *(math.ceil(2 * MIN_TAIL_SIMS / (1 - p)) for p in levels)) if levels \
+        else QUICK_PILOT_SIMS
+    predicted: dict[Estimator, float] = {}
+    sims: dict[Estimator, float] = {}
+    for est in estimators or estimators_for(workload):
+        config = est.apply(Config())
+        start = time.perf_counter()
+        res = simulate(workload, n, config, seed=seed)
+        per_sim = (time.perf_counter() - start) / n
+        need = max(fit_error_model(est, name, workload, config,
+                                   [(n, res.standard_errors[name], res.estimates[name])]).sims_for(target)
+                   for name in names)
+        sims[est], predicted[est] = need, need * per_sim
+    best = min(predicted, key=predicted.get)
+    return best, sims[best], predicted

@@ -41,7 +41,7 @@ from ..storage import ResultsLog, Storage
 from ..storage._storage import TARGET_SAMPLER
 from ._errors import ErrorModel, Estimator, estimators_for, fit_error_model
 
-__all__ = ["Finalist", "TargetReport", "tune_to_target"]
+__all__ = ["Finalist", "TargetReport", "target_key", "tune_to_target"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,11 @@ def _pilot_sizes(workload: Workload, names: Sequence[str], estimator: Estimator,
         points = 1 << max(math.ceil(n / scrambles) - 1, 0).bit_length()
         return [points * f * scrambles for f in QMC_PILOT_FACTORS]
     return [n]
+
+
+def target_key(workload: Workload) -> str:
+    """The workload key under which sessions tuned for a target are stored (they have no one ``n_sims``)."""
+    return workload_features(workload, PILOT_SIMS).key
 
 
 class _TargetSession:

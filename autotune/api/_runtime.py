@@ -80,6 +80,7 @@ class Runtime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     recorder: Recorder | None = None
     retraining: bool = False
+    pilots: dict[tuple[Workload, Any], Any] = field(default_factory=dict)  # (workload, target) -> pilot choice
 
     def open(self) -> Storage | None:
         """The store, opened on first use; None (and ``error`` set) when it cannot be used."""

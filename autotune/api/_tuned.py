@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import MAX_SIMS, Config, SimulationResult, Workload, check_int, simulate, workload_kind
+from kernels import MAX_SIMS, Config, SimulationResult, Target, Workload, check_int, simulate, workload_kind
 
 from .._outcome import Outcome
 from ..measure import Measurement
+from ..space import search_space
 from ._runtime import Runtime, WorkloadState, runtime
 
 __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
@@ -51,6 +53,10 @@ class Decision:
         uncertainty: the model's spread (std of log time across trees), if the model was asked.
         overhead_s: time spent deciding (excluding the kernel).
         note: why a tier was skipped or a fallback happened, if so.
+        target: with ``tuned_simulate(..., target=...)``, the precision asked for; the source may
+            then also be ``"pilot"`` (the estimator with the least predicted time to the target,
+            from quick pilot runs of each).
+        predicted_sims: with a target, the simulations the choice was expected to need.
     """
 
     source: str
@@ -61,6 +67,8 @@ class Decision:
     uncertainty: float | None
     overhead_s: float
     note: str | None = None
+    target: Target | None = None
+    predicted_sims: float | None = None
 
 
 @dataclass(frozen=True)
@@ -135,8 +143,9 @@ def _exploration(state: WorkloadState, choice) -> tuple[Config, float] | None:
 
 def tuned_simulate(
     workload: Workload,
-    n_sims: int,
+    n_sims: int | None = None,
     *,
+    target: Target | None = None,
     seed: int | None = None,
     storage: str | None = None,
     policy: str = "auto",
@@ -151,6 +160,12 @@ def tuned_simulate(
 
     Args:
         workload, n_sims, seed: as for :func:`kernels.simulate`.
+        target: run to this precision (a :class:`kernels.Target`) in the least time: the config,
+            the estimator (qmc, antithetic pairs, control variate) and the number of simulations
+            are chosen for it, and ``n_sims``, if given, is the cap. Tiers: ``"cache"`` (a
+            ``tune(workload, target=...)`` session for the same target on this machine), then
+            ``"pilot"`` (quick pilots of each estimator pick the one with the least predicted time;
+            the model, if any, picks its execution config), then ``"default"``.
         storage: SQLAlchemy URL of the results database (default: ``AUTOTUNE_STORAGE``, then
             ``sqlite:///./results.db``).
         policy: ``"auto"`` (all tiers; may explore an uncertain, promising candidate on a bounded
@@ -171,6 +186,10 @@ def tuned_simulate(
         raise ValueError(f"record must be True or False, got {record!r}")
     if seed is not None and not isinstance(seed, np.random.SeedSequence):
         check_int("", "seed", seed, low=0)  # checked here: a bad seed must not be recorded as a failing config
+    if target is not None:
+        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started)
+    if n_sims is None:
+        raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     state.calls += 1
     source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls)
@@ -249,3 +268,74 @@ def _timed(workload: Workload, n_sims: int, config: Config, seed: int | None) ->
     start = time.perf_counter()
     result = simulate(workload, n_sims, config, seed=seed)
     return result, time.perf_counter() - start
+
+
+def _decide_target(rt: Runtime, workload: Workload, target: Target, policy: str,
+                   seed: int | None) -> tuple[str, Config, float | None, float | None, str | None]:
+    """(source, config, predicted_s, predicted_sims, note) for a run to ``target``."""
+    from ..accuracy import pilot_choice, target_key
+
+    notes = []
+    if policy in ("auto", "exploit", "cache") and rt.open() is not None:
+        found = rt.store.best_tuned(rt.fingerprint().machine_id, target_key(workload), target=target.to_dict())
+        if found is not None:
+            with contextlib.suppress(ValueError):  # a config this version cannot use
+                return "cache", Config.from_dict(found[1]), found[2], None, None
+        notes.append("no session tuned for this target on this machine")
+    if policy in ("auto", "exploit", "model"):
+        key = (workload, target)
+        if key not in rt.pilots:  # once per workload and target in this process
+            rt.pilots[key] = pilot_choice(workload, target)
+        estimator, sims, predicted = rt.pilots[key]
+        config = estimator.apply(Config())
+        model = rt.current_model() if rt.open() is not None else None
+        if model is not None:
+            n = int(min(max(sims, 2), MAX_SIMS))
+            candidates = [estimator.apply(c) for c in search_space(workload, n, qmc=(False,),
+                                                                   cores=rt.fingerprint().usable_cores).enumerate()]
+            config = model.choose(rt.fingerprint(), workload, n, candidates).config
+        return "pilot", config, predicted[estimator], sims, "; ".join(notes) or None
+    return "default", Config(), None, None, "; ".join(notes) or None
+
+
+def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
+               policy: str, calls: int | None, record: bool, started: float) -> TunedResult:
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a kernels.Target or None, got {type(target).__name__}")
+    target.names(workload)
+    if cap is not None:
+        cap = check_int("", "n_sims", cap, low=2, high=MAX_SIMS)
+    _, calls, rt, _state = _prepare(workload, 2, policy, calls, storage)
+    if policy == "default":
+        source, config, predicted, sims, note = "default", Config(), None, None, None
+    else:
+        try:
+            source, config, predicted, sims, note = _decide_target(rt, workload, target, policy, seed)
+        except Exception as exc:  # deciding must never cost the user the result
+            source, config, predicted, sims, note = "default", Config(), None, None, f"decision failed: {exc}"
+    decided = time.perf_counter()
+    start = time.perf_counter()
+    try:
+        result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
+    except Exception as exc:
+        if config == Config():
+            raise
+        log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
+        note = f"{source} config {config.label()} failed at run time: {exc}"
+        source, config, predicted, sims = "default", Config(), None, None
+        start = time.perf_counter()
+        result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
+    measured = time.perf_counter() - start
+    if record:
+        state = rt.workload(workload, result.n_sims)
+        first = config not in state.ran
+        state.ran.add(config)
+        rt.record(state, Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=result.n_sims,
+                                     first_call_s=measured if first else None,
+                                     steady_s=None if first else measured, samples=() if first else (measured,),
+                                     estimates=result.estimates, standard_errors=result.standard_errors))
+    decision = Decision(source=source, config=config, predicted_s=predicted, measured_s=measured,
+                        model_version=None, uncertainty=None, overhead_s=decided - started, note=note,
+                        target=target, predicted_sims=sims)
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    return TunedResult(**fields, decision=decision)

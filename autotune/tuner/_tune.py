@@ -9,7 +9,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
@@ -50,20 +50,27 @@ class _Seen:
     """
 
     medians: dict[str, tuple[Config, float | None]]
+    #: config id -> (estimates, standard errors) of its latest measurement that has them
+    errors: dict[str, tuple[dict[str, float], dict[str, float]]] = field(default_factory=dict)
 
     @classmethod
     def from_store(cls, store: Storage, machine_id: str, workload_id: str, n_sims: int) -> _Seen:
         found: dict[str, list[float | None]] = {}
         configs: dict[str, Config] = {}
+        errors: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
         for m in store.measurements(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims,
                                     source=Source.TUNE):
+            if m.config.antithetic or m.config.control_variate:
+                continue  # measured for a target (they add work per simulation): not a fixed-n candidate
             configs[m.config_id] = m.config
+            if m.ok and m.standard_errors:
+                errors[m.config_id] = (dict(m.estimates), dict(m.standard_errors))
             found.setdefault(m.config_id, []).append(m.steady_s if m.ok and m.steady_s is not None else None)
         medians: dict[str, tuple[Config, float | None]] = {}
         for cid, values in found.items():
             done = [v for v in values if v is not None]
             medians[cid] = (configs[cid], float(statistics.median(done)) if done else None)
-        return cls(medians)
+        return cls(medians, errors)
 
     def complete(self) -> list[tuple[Config, float]]:
         return sorted(((c, v) for c, v in self.medians.values() if v is not None), key=lambda cv: cv[1])
@@ -340,6 +347,8 @@ class _Session:
             m = measure(self.workload, self.n_sims, cfg, reference=self.reference, options=self.options)
             (m,) = self.log.write(self.features, [m], source=Source.TUNE, session_id=self.session_id)
             trial.set_user_attr("measurement_uid", m.uid)
+            if m.ok:
+                self.seen.errors[cid] = (m.estimates, m.standard_errors)
             self.outcomes[m.outcome.value] += 1
             value = m.steady_s if m.ok else None
             self.seen.medians[cid] = (cfg, value)
@@ -383,8 +392,11 @@ class _Session:
             raise TuningError(f"every finalist of study {self.study_name!r} failed when re-measured")
         best = pick_best(samples)
         median = {c: float(statistics.median(s)) for c, s in samples.items()}
+        no_errors: tuple[dict[str, float], dict[str, float]] = ({}, {})
         self.log.write(self.features, [
-            Measurement(config=c, outcome=Outcome.COMPLETE, n_sims=self.n_sims, steady_s=median[c], samples=tuple(s))
+            Measurement(config=c, outcome=Outcome.COMPLETE, n_sims=self.n_sims, steady_s=median[c], samples=tuple(s),
+                        estimates=self.seen.errors.get(config_key(c), no_errors)[0],
+                        standard_errors=self.seen.errors.get(config_key(c), no_errors)[1])
             for c, s in samples.items()], source=Source.TUNE, session_id=self.session_id)
         search_best = self.seen.medians[config_key(best)][1]
         report = TuningReport(

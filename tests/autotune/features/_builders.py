@@ -26,7 +26,7 @@ def european() -> EuropeanOption:
 
 
 def asian() -> AsianOption:
-    return AsianOption(S0=100.0, K=100.0, T=0.5, r=0.02, sigma=0.3, n_steps=64, antithetic=True)
+    return AsianOption(S0=100.0, K=100.0, T=0.5, r=0.02, sigma=0.3, n_steps=64)
 
 
 def portfolio() -> Portfolio:

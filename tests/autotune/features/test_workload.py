@@ -41,7 +41,7 @@ def test_key_changes_with_n_sims_and_parameters():
         workload_features(base, 10_000).key,
         workload_features(base, 10_001).key,
         workload_features(dataclasses.replace(base, K=101.0), 10_000).key,
-        workload_features(dataclasses.replace(base, antithetic=False), 10_000).key,
+        workload_features(dataclasses.replace(base, sigma=0.31), 10_000).key,
         workload_features(dataclasses.replace(base, n_steps=65), 10_000).key,
     }
     assert len(keys) == 5
@@ -87,8 +87,9 @@ def test_vector_details():
     e = workload_features(_builders.european(), 1000).vector()
     assert (e["n_steps"], e["log10_steps"], e["log10_draws_per_sim"]) == (1.0, 0.0, math.log10(2))
     a = workload_features(_builders.asian(), 1000).vector()
-    assert (a["n_steps"], a["antithetic"], a["control_variate"]) == (64.0, 1.0, 1.0)
-    assert a["log10_draws_per_sim"] == pytest.approx(math.log10(1 + 128))
+    assert a["n_steps"] == 64.0
+    assert "antithetic" not in a and "control_variate" not in a  # config knobs now, not workload features
+    assert a["log10_draws_per_sim"] == pytest.approx(math.log10(1 + 64))
     p_w = _builders.portfolio()
     p = workload_features(p_w, 1000).vector()
     assert (p["n_steps"], p["groups"], p["has_aggregate_terms"]) == (0.0, 5.0, 1.0)
