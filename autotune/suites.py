@@ -26,6 +26,7 @@ from kernels import (
     PolicyGroup,
     PolicyTerms,
     Portfolio,
+    Target,
     Weibull,
     Workload,
 )
@@ -38,11 +39,16 @@ __all__ = ["SUITES", "Suite", "SuiteEntry", "get_suite"]
 
 @dataclass(frozen=True)
 class SuiteEntry:
-    """One workload of a suite at one simulation count."""
+    """One workload of a suite at one simulation count, or to a precision target.
+
+    With a ``target`` (a :class:`kernels.Target`), the entry is tuned and run for the least time
+    to that precision, and ``n_sims`` is the most simulations a run may use.
+    """
 
     name: str
     workload: Workload
     n_sims: int
+    target: Target | None = None
 
 
 @dataclass(frozen=True)

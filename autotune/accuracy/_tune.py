@@ -134,6 +134,9 @@ class TargetReport:
             "estimator_sims": dict(self.estimator_sims),
             "seconds_per_sim": dict(self.seconds_per_sim),
             "execution_session_id": getattr(self.execution, "session_id", None),
+            "sampler": TARGET_SAMPLER,
+            "trials": getattr(self.execution, "trials", 0),
+            "n_sims": None,
             "finalists": [f.to_dict() for f in self.finalists],
             "seconds": self.seconds,
         }

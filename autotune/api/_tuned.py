@@ -237,8 +237,9 @@ def tuned_simulate(
 
 def predict_config(
     workload: Workload,
-    n_sims: int,
+    n_sims: int | None = None,
     *,
+    target: Target | None = None,
     storage: str | None = None,
     policy: str = "exploit",
     calls: int | None = None,
@@ -246,7 +247,9 @@ def predict_config(
     """The config :func:`tuned_simulate` would run for this workload, without running it.
 
     Args:
-        workload, n_sims, storage, calls: as for :func:`tuned_simulate`.
+        workload, n_sims, target, storage, calls: as for :func:`tuned_simulate`. With a ``target``
+            and no tuning session for it, the ``"pilot"`` tier runs its quick pilots (a few
+            thousand simulations per estimator) to decide.
         policy: as for :func:`tuned_simulate`; ``"auto"`` is treated as ``"exploit"`` (there is no
             run to learn from, so nothing is explored).
 
@@ -255,6 +258,14 @@ def predict_config(
         default config, with the reason in ``note`` (and no warning: nothing is lost).
     """
     started = time.perf_counter()
+    if target is not None:
+        rt = _check_target(workload, target, n_sims, policy, calls, storage)
+        source, config, predicted, sims, note = _decide_target_safely(rt, workload, target, policy)
+        return Decision(source=source, config=config, predicted_s=predicted, measured_s=None, model_version=None,
+                        uncertainty=None, overhead_s=time.perf_counter() - started, note=note, target=target,
+                        predicted_sims=sims)
+    if n_sims is None:
+        raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     source, config, predicted, uncertainty, note = _decide_safely(
         rt, state, workload, n_sims, "exploit" if policy == "auto" else policy, calls)
@@ -270,8 +281,28 @@ def _timed(workload: Workload, n_sims: int, config: Config, seed: int | None) ->
     return result, time.perf_counter() - start
 
 
-def _decide_target(rt: Runtime, workload: Workload, target: Target, policy: str,
-                   seed: int | None) -> tuple[str, Config, float | None, float | None, str | None]:
+def _check_target(workload: Workload, target: Target, cap: int | None, policy: str, calls: int | None,
+                  storage: str | None) -> Runtime:
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a kernels.Target or None, got {type(target).__name__}")
+    target.names(workload)
+    if cap is not None:
+        check_int("", "n_sims", cap, low=2, high=MAX_SIMS)
+    return _prepare(workload, 2, policy, calls, storage)[2]
+
+
+def _decide_target_safely(rt: Runtime, workload: Workload, target: Target,
+                          policy: str) -> tuple[str, Config, float | None, float | None, str | None]:
+    if policy == "default":
+        return "default", Config(), None, None, None
+    try:
+        return _decide_target(rt, workload, target, policy)
+    except Exception as exc:  # deciding must never cost the user the result
+        return "default", Config(), None, None, f"decision failed: {exc}"
+
+
+def _decide_target(rt: Runtime, workload: Workload, target: Target,
+                   policy: str) -> tuple[str, Config, float | None, float | None, str | None]:
     """(source, config, predicted_s, predicted_sims, note) for a run to ``target``."""
     from ..accuracy import pilot_choice, target_key
 
@@ -300,19 +331,8 @@ def _decide_target(rt: Runtime, workload: Workload, target: Target, policy: str,
 
 def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
                policy: str, calls: int | None, record: bool, started: float) -> TunedResult:
-    if not isinstance(target, Target):
-        raise ValueError(f"target must be a kernels.Target or None, got {type(target).__name__}")
-    target.names(workload)
-    if cap is not None:
-        cap = check_int("", "n_sims", cap, low=2, high=MAX_SIMS)
-    _, calls, rt, _state = _prepare(workload, 2, policy, calls, storage)
-    if policy == "default":
-        source, config, predicted, sims, note = "default", Config(), None, None, None
-    else:
-        try:
-            source, config, predicted, sims, note = _decide_target(rt, workload, target, policy, seed)
-        except Exception as exc:  # deciding must never cost the user the result
-            source, config, predicted, sims, note = "default", Config(), None, None, f"decision failed: {exc}"
+    rt = _check_target(workload, target, cap, policy, calls, storage)
+    source, config, predicted, sims, note = _decide_target_safely(rt, workload, target, policy)
     decided = time.perf_counter()
     start = time.perf_counter()
     try:

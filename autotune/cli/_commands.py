@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernels import Config
+from kernels import Config, Target
 
 from .._outcome import Outcome
 from ..measure import MeasureOptions
@@ -91,12 +91,20 @@ def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[Suite
     return [{"name": name, **report.to_dict()} for name, report in run.reports]
 
 
+def _size(r: dict[str, Any]) -> str:
+    """``n_sims`` of a fixed-size report, the target of a target report."""
+    if r.get("target"):
+        return Target(**{k: tuple(v) if isinstance(v, list) else v for k, v in r["target"].items()}).label()
+    return f"{r['n_sims']:,}"
+
+
 def _tune_table(reports: list[dict[str, Any]]) -> str:
-    rows = [(r["name"], f"{r['n_sims']:,}", r["trials"], r["sampler"], Config.from_dict(r["best_config"]).label(),
+    rows = [(r["name"], _size(r), r["trials"], r["sampler"], Config.from_dict(r["best_config"]).label(),
              fmt_seconds(r["best_time_s"]), fmt_seconds(r.get("default_time_s")),
              f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-")
             for r in reports]
-    return table(rows, ("workload", "n_sims", "trials", "sampler", "best config", "best", "default", "speedup"))
+    return table(rows, ("workload", "n_sims / target", "trials", "sampler", "best config", "best", "default",
+                        "speedup"))
 
 
 def _measure_options(spec: SpecFile, args: argparse.Namespace) -> MeasureOptions | None:
@@ -171,7 +179,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _decision_dict(d: Any) -> dict[str, Any]:
     return {"source": d.source, "config": d.config.to_dict(), "config_label": d.config.label(),
             "predicted_s": d.predicted_s, "measured_s": d.measured_s, "model_version": d.model_version,
-            "uncertainty": d.uncertainty, "overhead_ms": d.overhead_s * 1e3, "note": d.note}
+            "uncertainty": d.uncertainty, "overhead_ms": d.overhead_s * 1e3, "note": d.note,
+            "target": d.target.to_dict() if d.target is not None else None, "predicted_sims": d.predicted_sims}
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -180,12 +189,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     out = []
     for entry, _ in _entries(spec, args.only):
-        d = predict_config(entry.workload, entry.n_sims, storage=args.storage, policy=args.policy, calls=args.calls)
+        d = predict_config(entry.workload, entry.n_sims, target=entry.target, storage=args.storage,
+                           policy=args.policy, calls=args.calls)
         out.append({"name": entry.name, "n_sims": entry.n_sims, **_decision_dict(d)})
-    rows = [(o["name"], f"{o['n_sims']:,}", o["source"], o["config_label"], fmt_seconds(o["predicted_s"]),
+    rows = [(o["name"], _size(o), o["source"], o["config_label"], fmt_seconds(o["predicted_s"]),
              "-" if o["uncertainty"] is None else f"{o['uncertainty']:.2f}", o["note"] or "") for o in out]
     emit(out, as_json=args.json,
-         text=table(rows, ("workload", "n_sims", "source", "config", "predicted", "log-sd", "note")))
+         text=table(rows, ("workload", "n_sims / target", "source", "config", "predicted", "log-sd", "note")))
     return 0
 
 
@@ -195,15 +205,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     out, text = [], []
     for entry, seed in _entries(spec, args.only):
-        result = tuned_simulate(entry.workload, entry.n_sims, seed=args.seed if args.seed is not None else seed,
+        result = tuned_simulate(entry.workload, entry.n_sims, target=entry.target,
+                                seed=args.seed if args.seed is not None else seed,
                                 storage=args.storage, policy=args.policy, calls=args.calls,
                                 record=not args.no_record)
         d = result.decision
-        out.append({"name": entry.name, "n_sims": entry.n_sims, "estimates": dict(result.estimates),
+        out.append({"name": entry.name, "n_sims": result.n_sims, "estimates": dict(result.estimates),
+                    "half_widths": dict(result.half_widths), "target_met": result.target_met,
                     "standard_errors": dict(result.standard_errors), "decision": _decision_dict(d),
                     "timing": {"overhead_s": result.timing.overhead_s, "compute_s": result.timing.compute_s,
                                "total_s": result.timing.total_s}})
-        text += [f"{entry.name} (n_sims={entry.n_sims:,})", estimates_table(result),
+        size = (f"to {entry.target.label()}: {'met' if result.target_met else 'NOT met'} with n_sims="
+                f"{result.n_sims:,}" if entry.target is not None else f"n_sims={entry.n_sims:,}")
+        text += [f"{entry.name} ({size})", estimates_table(result),
                  f"decision: {d.source} -> {d.config.label()}; predicted {fmt_seconds(d.predicted_s)}, "
                  f"measured {fmt_seconds(d.measured_s)} (+{fmt_seconds(result.timing.overhead_s)} one-off); "
                  f"deciding took {d.overhead_s * 1e3:.2f} ms" + (f"; {d.note}" if d.note else ""), ""]

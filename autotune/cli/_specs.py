@@ -47,6 +47,7 @@ from typing import Any
 import yaml
 
 from kernels import (
+    DEFAULT_MAX_SIMS,
     FREQUENCIES,
     SEVERITIES,
     AsianOption,
@@ -54,6 +55,7 @@ from kernels import (
     PolicyGroup,
     PolicyTerms,
     Portfolio,
+    Target,
     Workload,
 )
 
@@ -63,8 +65,10 @@ from ..suites import SUITES, Suite, SuiteEntry
 __all__ = ["SpecError", "SpecFile", "load_spec"]
 
 _OPTION_FIELDS = ("S0", "K", "T", "r", "sigma", "q", "payoff")
-_ASIAN_FIELDS = ("n_steps", "control_variate", "antithetic")
-_COMMON = ("name", "kind", "n_sims", "seed")
+_ASIAN_FIELDS = ("n_steps",)
+_MOVED = ("control_variate", "antithetic")  # Config knobs now: the tuner chooses them
+_COMMON = ("name", "kind", "n_sims", "seed", "target")
+_TARGET_FIELDS = ("atol", "rtol", "estimate", "confidence")
 _TUNE_FIELDS = {"budget_trials": int, "budget_seconds": float, "sampler": str, "backends": list, "qmc": bool,
                 "seed": int}
 
@@ -184,12 +188,18 @@ def _workload(item: Any, where: str, index: int) -> tuple[SuiteEntry, int | None
                "portfolio": (*_COMMON, "groups", "levels")}
     if kind not in allowed:
         raise SpecError(f"{where}.kind must be one of {sorted(allowed)}, got {kind!r}")
+    moved = sorted(set(item) & set(_MOVED))
+    if moved:
+        raise SpecError(f"{where}: {moved} are no longer workload fields: variance reduction is a Config knob "
+                        "that the tuner chooses; remove them (give a `target` to tune for a precision)")
     unknown = sorted(set(item) - set(allowed[kind]))
     if unknown:
         raise SpecError(f"{where}: unknown fields {unknown} for kind {kind!r}; allowed: {sorted(allowed[kind])}")
-    if "n_sims" not in item:
-        raise SpecError(f"{where}.n_sims is missing: how many simulations per run (an integer >= 2)")
-    n_sims = item["n_sims"]
+    target = _target(item["target"], f"{where}.target") if "target" in item else None
+    if "n_sims" not in item and target is None:
+        raise SpecError(f"{where}.n_sims is missing: how many simulations per run (an integer >= 2), or give a "
+                        "`target` = {{ atol = ..., rtol = ..., estimate = ... }} to run to a precision")
+    n_sims = item.get("n_sims", DEFAULT_MAX_SIMS)
     if isinstance(n_sims, bool) or not isinstance(n_sims, int) or n_sims < 2:
         raise SpecError(f"{where}.n_sims must be an integer >= 2, got {n_sims!r}")
     seed = item.get("seed")
@@ -206,7 +216,30 @@ def _workload(item: Any, where: str, index: int) -> tuple[SuiteEntry, int | None
         if missing:
             raise SpecError(f"{where}: missing fields {missing} for a {kind} option")
         workload = _build(EuropeanOption if kind == "european" else AsianOption, params, where)
-    return SuiteEntry(name, workload, n_sims), seed
+    if target is not None:
+        try:
+            target.names(workload)
+        except ValueError as exc:
+            raise SpecError(f"{where}.target: {exc}") from None
+    return SuiteEntry(name, workload, n_sims, target), seed
+
+
+def _target(raw: Any, where: str) -> Target:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where} must be a table such as {{ rtol = 1e-3, estimate = \"price\" }}")
+    unknown = sorted(set(raw) - set(_TARGET_FIELDS))
+    if unknown:
+        raise SpecError(f"{where}: unknown fields {unknown}; allowed: {list(_TARGET_FIELDS)}")
+    params = dict(raw)
+    if isinstance(params.get("estimate"), list):
+        params["estimate"] = tuple(params["estimate"])
+    for key in ("atol", "rtol", "confidence"):
+        if _is_number(params.get(key)):
+            params[key] = float(params[key])
+    try:
+        return Target(**params)
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"{where}: {exc}") from None
 
 
 def _build(cls: type, params: Mapping[str, Any], where: str) -> Any:

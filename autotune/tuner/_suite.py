@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kernels import check_real
 
@@ -17,6 +18,9 @@ from ..storage import Storage, open_storage
 from ..suites import Suite, SuiteEntry
 from ._report import TuningReport
 from ._tune import tune
+
+if TYPE_CHECKING:
+    from ..accuracy import TargetReport
 
 __all__ = ["SuiteRun", "tune_suite"]
 
@@ -37,7 +41,7 @@ class SuiteRun:
         seconds: wall-clock time of the whole run.
     """
 
-    reports: tuple[tuple[str, TuningReport], ...]
+    reports: tuple[tuple[str, TuningReport | TargetReport], ...]
     failed: tuple[tuple[str, str], ...]
     not_tuned: tuple[str, ...]
     seconds: float
@@ -90,7 +94,7 @@ def tune_suite(
     with contextlib.ExitStack() as stack:  # a store opened here is closed here
         store = storage if isinstance(storage, Storage) else stack.enter_context(open_storage(storage))
         started = time.perf_counter()
-        reports: list[tuple[str, TuningReport]] = []
+        reports: list[tuple[str, TuningReport | TargetReport]] = []
         failed: list[tuple[str, str]] = []
         not_tuned: list[str] = []
         for i, entry in enumerate(entries):
@@ -99,7 +103,10 @@ def tune_suite(
                 not_tuned = [e.name for e in entries[i:]]
                 log.info("time budget of %.0f s spent: %d workloads not tuned", total_seconds, len(not_tuned))
                 break
-            if suite is not None:
+            if entry.target is not None:  # the execution space is built for the size the target needs
+                space, options = None, measure_options or (suite.measure_options if suite is not None else None)
+                trials = budget_trials if budget_trials is not None or suite is None else suite.budget_trials
+            elif suite is not None:
                 space, options = suite.space(entry), measure_options or suite.measure_options
                 trials = budget_trials if budget_trials is not None else suite.budget_trials
             else:
@@ -111,7 +118,7 @@ def tune_suite(
             if on_start is not None:
                 on_start(i, len(entries), entry)
             try:
-                report = tune(entry.workload, entry.n_sims, storage=store, budget_trials=trials,
+                report = tune(entry.workload, entry.n_sims, target=entry.target, storage=store, budget_trials=trials,
                               budget_seconds=min(limits) if limits else None, sampler=sampler, seed=seed, space=space,
                               measure_options=options, progress=progress)
             except TuningError as exc:
