@@ -29,17 +29,25 @@ def new_uid() -> str:
     return uuid.uuid4().hex
 
 
+# Config knobs added after ids were first stored, with their defaults (see config_id).
+_ADDED_KNOBS: dict[str, Any] = {"antithetic": False, "control_variate": False}
+_NO_DEFAULT = object()
+
+
 def config_id(knobs: Mapping[str, Any]) -> str:
     """A stable id for a config: the SHA-256 (first 16 hex digits) of its canonical JSON.
 
     Canonical JSON sorts keys and has no whitespace, so equal knob dicts give equal ids
-    in every process and on every machine.
+    in every process and on every machine. Knobs added to ``kernels.Config`` later
+    (``_ADDED_KNOBS``) are left out at their default, so a config keeps the id it had before
+    they existed.
 
     Raises:
         ValueError: the knobs are not JSON-serialisable.
     """
+    knobs = {k: v for k, v in dict(knobs).items() if _ADDED_KNOBS.get(k, _NO_DEFAULT) != v}
     try:
-        canonical = json.dumps(dict(knobs), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        canonical = json.dumps(knobs, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
         raise ValueError(f"config knobs must be JSON-serialisable (e.g. Config.to_dict()), got {knobs!r}") from err
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
