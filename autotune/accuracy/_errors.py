@@ -118,26 +118,26 @@ def fit_error_model(
                       tuple(int(s) for s in sizes), tuple(float(e) for e in errors))
 
 
-#: Simulations of each estimator's pilot in :func:`pilot_choice` (per scramble x scrambles with QMC).
+#: Simulations of each estimator's pilot in :func:`pilot_choice`, and the simulations beyond a
+#: tail estimate's level that it needs at least (rough errors suffice to rank estimators).
 QUICK_PILOT_SIMS = 2**12
+QUICK_PILOT_TAIL = 20
 
 
 def pilot_choice(workload: Workload, target: Target, *, seed: int = 0,
                  estimators: Sequence[Estimator] | None = None) -> tuple[Estimator, float, dict[Estimator, float]]:
     """Pick the estimator with the least predicted time to ``target`` from quick pilots.
 
-    Each estimator runs ``QUICK_PILOT_SIMS`` simulations (enough tail samples for VaR/TVaR) on the
+    Each estimator runs ``QUICK_PILOT_SIMS`` simulations (``QUICK_PILOT_TAIL`` beyond VaR/TVaR levels) on the
     default execution config; its standard errors give the simulations it needs (quasi-random at
     the Monte Carlo rate 1/2, a conservative guess from one size), and its time per simulation the
     cost. Returns ``(estimator, predicted simulations, {estimator: predicted seconds})``.
     """
     from kernels import simulate
-    from kernels._sequential import MIN_TAIL_SIMS
 
     names = target.names(workload)
     levels = [float(x.split("_", 1)[1]) for x in names if x.startswith(("VaR_", "TVaR_"))]
-    n = max(QUICK_PILOT_SIMS, *(math.ceil(2 * MIN_TAIL_SIMS / (1 - p)) for p in levels)) if levels \
-        else QUICK_PILOT_SIMS
+    n = max([QUICK_PILOT_SIMS, *(math.ceil(QUICK_PILOT_TAIL / (1 - p)) for p in levels)])
     predicted: dict[Estimator, float] = {}
     sims: dict[Estimator, float] = {}
     for est in estimators or estimators_for(workload):

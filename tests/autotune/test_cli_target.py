@@ -80,3 +80,16 @@ def test_run_predict_and_tune_honour_the_target(tmp_path):
     assert "±0.01" in tuned and "target" in tuned
     again = json.loads(autotune("run", str(path), "--only", "call", "--json", db=db).stdout)
     assert again[0]["decision"]["source"] == "cache" and again[0]["target_met"]
+
+
+def test_demo_compares_the_default_and_tuned_to_a_target(tmp_path):
+    from autotune.api import tuned_simulate
+    from autotune.cli._demo import _compare_target, demo_target
+    from autotune.suites import SuiteEntry
+    from kernels import AsianOption
+
+    asian = AsianOption(S0=100.0, K=100.0, T=1.0, r=0.05, sigma=0.2, n_steps=12)
+    assert demo_target(asian) == Target(rtol=5e-3)
+    row = _compare_target(tuned_simulate, SuiteEntry("asian", asian, 10_000), f"sqlite:///{tmp_path / 'r.db'}")
+    assert row["met"] and row["source"] == "pilot"
+    assert row["tuned_n"] * 10 < row["default_n"]  # the control variate: far fewer paths for the same precision
