@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
-from kernels import Config
+from kernels import Config, Target
 
 from .._errors import AutotuneError
 from .._outcome import Outcome
 from ..measure import Measurement
 from ..storage import Storage, TuningSessionRow, config_id
 from ..storage._models import TuningSessionModel
+from ..storage._storage import TARGET_SAMPLER
 from ._figures import convergence_figure, heatmap_figure, instances_figure, png_bytes, predicted_figure, speedup_figure
 from ._instances import Labels, check_prices, compare_instances
 
@@ -38,8 +39,8 @@ __all__ = ["SECTIONS", "ReportResult", "write_report"]
 
 _logger = logging.getLogger(__name__)
 
-SECTIONS = ("Speedup over default", "Predicted vs measured time", "Config heat map", "Tuning convergence",
-            "Instance comparison")
+SECTIONS = ("Speedup over default", "Time to a target", "Predicted vs measured time", "Config heat map",
+            "Tuning convergence", "Instance comparison")
 """Titles of the report's sections, in order."""
 
 _MAX_BARS = 40
@@ -116,7 +117,7 @@ def write_report(store: Storage, out_dir: str | Path, *, prices: Mapping[str, fl
 
     data = _Data(store)
     builders: tuple[Callable[[], _Section], ...] = (
-        lambda: _speedup(data), lambda: _predicted(data, model), lambda: _heatmaps(data),
+        lambda: _speedup(data), lambda: _to_target(data), lambda: _predicted(data, model), lambda: _heatmaps(data),
         lambda: _convergence(data), lambda: _instances(data, prices),
     )
     parts, figures, rendered, skipped = [], [], [], {}
@@ -186,6 +187,44 @@ def _speedup(data: _Data) -> _Section:
             f"over repeated measurements{note}.")
     table = _Table(("machine", "workload", "default (s)", "best (s)", "speed-up", "best config"), rows)
     return _Section(text, [("speedup", fig)], [table])
+
+
+def _to_target(data: _Data) -> _Section:
+    with data.store.session(read_only=True) as session:
+        ids = list(session.scalars(select(TuningSessionModel.id).where(
+            TuningSessionModel.sampler == TARGET_SAMPLER, TuningSessionModel.status == "complete")
+            .order_by(TuningSessionModel.id)))
+    latest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    for sid in ids:
+        row = data.store.tuning_session(sid)
+        report = row.report if row is not None and isinstance(row.report, dict) else {}
+        try:
+            target = Target(**{k: tuple(v) if isinstance(v, list) else v for k, v in report["target"].items()})
+            best, default = float(report["best_time_s"]), report.get("default_time_s")
+            config = Config.from_dict(report["best_config"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # a report this version cannot read: shown nowhere rather than wrongly
+        machine = data.machine_names.get(row.machine_id, row.machine_id)
+        workload = data.labels.workload(row.workload_id, 0).rsplit(" n=", 1)[0]
+        speedup = float(default) / best if isinstance(default, int | float) and best > 0 else None
+        latest[(machine, workload, target.label())] = (machine, workload, target.label(), default, best, speedup,
+                                                       config.label(), sid)
+    if not latest:
+        raise _NoDataError("no session tuned for a precision target; `autotune tune` with a spec whose workloads "
+                           "have a `target`, or autotune.tune(workload, target=...), runs one")
+    rows = sorted(latest.values(), key=lambda r: (-(r[5] or 0), r[0], r[1]))
+    text = ("Time to reach each tuning session's precision target: the default config (pseudo-random, no variance "
+            "reduction) against the tuned config (estimator and execution config), both run to the target side by "
+            "side in the session's final check; medians of whole runs, batches included.")
+    table = _Table(("machine", "workload", "target", "default (s)", "tuned (s)", "speed-up", "tuned config",
+                    "session"), rows)
+    shown = [r for r in rows if r[5]][:_MAX_BARS][::-1]
+    figures = []
+    if shown:
+        fig = speedup_figure([f"{r[1]} | {r[2]}" for r in shown], [r[5] for r in shown],
+                             log_scale=max(r[5] for r in shown) > 20)
+        figures.append(("to_target", fig))
+    return _Section(text, figures, [table])
 
 
 def _predicted(data: _Data, model: Any | None) -> _Section:
@@ -263,9 +302,11 @@ def _heatmaps(data: _Data) -> _Section:
 
 def _convergence(data: _Data) -> _Section:
     with data.store.session(read_only=True) as session:
-        ids = list(session.scalars(select(TuningSessionModel.id).order_by(TuningSessionModel.id.desc())))
+        ids = list(session.scalars(select(TuningSessionModel.id).where(
+            TuningSessionModel.sampler.is_(None) | (TuningSessionModel.sampler != TARGET_SAMPLER))
+            .order_by(TuningSessionModel.id.desc())))
     if not ids:
-        raise _NoDataError("no tuning sessions in the database; `autotune tune` runs one")
+        raise _NoDataError("no fixed-size tuning sessions in the database; `autotune tune` runs one")
     curves: list[tuple[TuningSessionRow, list[float], str]] = []
     for sid in ids:
         row = data.store.tuning_session(sid)

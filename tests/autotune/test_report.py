@@ -219,9 +219,10 @@ def _check_png(path: Path) -> None:
 def test_report_without_a_model_skips_predictions(synthetic: Synthetic, tmp_path: Path) -> None:
     result = write_report(synthetic.store, tmp_path / "out", prices=synthetic.prices(), title="Q3 <runs> & more")
     assert result.path == tmp_path / "out" / "report.html"
-    assert set(result.skipped) == {"Predicted vs measured time"}
+    assert set(result.skipped) == {"Predicted vs measured time", "Time to a target"}
     assert "no model" in result.skipped["Predicted vs measured time"]
-    assert result.sections == tuple(s for s in SECTIONS if s != "Predicted vs measured time")
+    assert "no session tuned for a precision target" in result.skipped["Time to a target"]
+    assert result.sections == tuple(s for s in SECTIONS if s not in result.skipped)
     text = result.path.read_text(encoding="utf-8")
     for title in SECTIONS:
         assert title in text
@@ -237,8 +238,8 @@ def test_report_without_a_model_skips_predictions(synthetic: Synthetic, tmp_path
 def test_report_with_a_model(synthetic: Synthetic, tmp_path: Path) -> None:
     model = ConfigTimeModel(n_estimators=5).fit(training_set(synthetic.store))
     result = write_report(synthetic.store, tmp_path, model=model)
-    assert result.skipped == {}
-    assert result.sections == SECTIONS
+    assert set(result.skipped) == {"Time to a target"}
+    assert result.sections == tuple(s for s in SECTIONS if s != "Time to a target")
     assert (tmp_path / "predicted.png").stat().st_size > 0
     _check_png(tmp_path / "predicted.png")
 
@@ -246,7 +247,7 @@ def test_report_with_a_model(synthetic: Synthetic, tmp_path: Path) -> None:
 def test_report_skips_a_model_that_cannot_predict_and_draws_unpriced_machines(synthetic: Synthetic,
                                                                              tmp_path: Path) -> None:
     result = write_report(synthetic.store, tmp_path, model=ConfigTimeModel(), prices=PRICES)
-    assert set(result.skipped) == {"Predicted vs measured time"}
+    assert set(result.skipped) == {"Predicted vs measured time", "Time to a target"}
     assert "cannot predict" in result.skipped["Predicted vs measured time"]
     assert "Instance comparison" in result.sections
     _check_png(tmp_path / "instances.png")
@@ -274,3 +275,22 @@ def test_report_out_dir_must_not_be_a_file(synthetic: Synthetic, tmp_path: Path)
     path.write_text("")
     with pytest.raises(ValueError, match="is a file"):
         write_report(synthetic.store, path)
+
+
+def test_report_shows_time_to_target_from_a_real_target_session(tmp_path: Path) -> None:
+    from autotune import tune
+    from autotune.space import search_space
+    from kernels import AsianOption, Target
+
+    from .conftest import FAST
+
+    asian = AsianOption(S0=100.0, K=100.0, T=1.0, r=0.05, sigma=0.2, n_steps=8)
+    with open_storage(f"sqlite:///{tmp_path}/t.db") as store:
+        report = tune(asian, target=Target(rtol=2e-3), storage=store, budget_trials=2, measure_options=FAST,
+                      space=search_space(asian, 2**14, backends=("numpy",), executors=("serial",), qmc=(False,)))
+        result = write_report(store, tmp_path / "out")
+    assert "Time to a target" in result.sections
+    text = result.path.read_text(encoding="utf-8")
+    assert Target(rtol=2e-3).label() in text and report.best_config.label() in text
+    assert f"{report.speedup_over_default:.4g}" in text
+    _check_png(tmp_path / "out" / "to_target.png")
