@@ -356,6 +356,24 @@ def test_the_memory_limit_stops_a_run_that_started(restore_memory_limit) -> None
     assert estimate_memory(BOOK, res.n_sims, NUMPY) <= 4 * pilot_bytes
 
 
+def test_a_memory_capped_run_grows_as_far_as_the_limit_allows(restore_memory_limit) -> None:
+    """Reaching the memory limit is like reaching max_sims: the last batch shrinks to fit, it is not dropped."""
+    pilot_bytes = estimate_memory(BOOK, PILOT_SIMS, NUMPY)
+    limit = 4 * pilot_bytes
+    set_memory_limit(limit)
+    with pytest.warns(TargetNotMetWarning, match="the memory limit"):
+        res = simulate(BOOK, config=NUMPY, seed=1, target=Target(rtol=1e-4))
+    # What a fixed run may hold under this limit, and what the capped run reached.
+    assert estimate_memory(BOOK, 2 * PILOT_SIMS, NUMPY) <= limit
+    assert res.n_sims >= 2 * PILOT_SIMS and res.rounds >= 2
+    qmc_pilot = estimate_memory(BOOK, PILOT_POINTS * 16, QMC)
+    set_memory_limit(4 * qmc_pilot)
+    with pytest.warns(TargetNotMetWarning, match="the memory limit"):
+        res = simulate(BOOK, config=QMC, seed=1, target=Target(rtol=1e-4))
+    assert res.n_sims >= 2 * PILOT_POINTS * 16 and (res.n_sims // 16) % PILOT_POINTS == 0
+    assert estimate_memory(BOOK, res.n_sims, QMC) <= 4 * qmc_pilot
+
+
 def test_a_pilot_over_the_memory_limit_is_refused(restore_memory_limit) -> None:
     set_memory_limit(estimate_memory(BOOK, PILOT_SIMS, NUMPY) - 1)
     with pytest.raises(ValueError, match="over the limit"):
