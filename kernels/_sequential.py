@@ -71,7 +71,7 @@ DEFAULT_MAX_SIMS = 2**30
 
 
 def _pow2_ceil(n: float) -> int:
-    return 1 << max(int(math.ceil(n)) - 1, 0).bit_length()
+    return 1 << max(math.ceil(n) - 1, 0).bit_length()
 
 
 class _Plan:
