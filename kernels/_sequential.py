@@ -26,7 +26,10 @@ bias of looking repeatedly small; the coverage tests measure it.
 
 Portfolios keep every simulated loss (VaR and TVaR need the whole sample): a run
 to ``n`` simulations holds ``8 n (1 + REDUCE_COPIES)`` bytes of results at its
-peak, checked against :func:`kernels.memory_limit` before every batch.
+peak, checked against :func:`kernels.memory_limit` before every batch. Like
+``max_sims``, the memory limit clamps the last batch rather than dropping it: a
+batch that would not fit shrinks to the largest size that does (at least
+``MIN_GROWTH`` times the run so far; a doubling of the points with QMC).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ PILOT_SIMS = 2**14
 PILOT_POINTS = 2**8
 MIN_TAIL_SIMS = 100
 SAFETY = 1.1
+MIN_GROWTH = 1.25
 MAX_GROWTH = 64
 DEFAULT_MAX_SIMS = 2**30
 """The cap of a run to a target when neither ``max_sims`` nor ``n_sims`` is given."""
@@ -138,8 +142,36 @@ def _next_size(n: int, ratio: float, config: Config, cap: int) -> int:
         points = n // config.qmc_scrambles
         factor = min(max(_pow2_ceil(ratio * SAFETY), 2), MAX_GROWTH)
         return min(points * factor, cap // config.qmc_scrambles) * config.qmc_scrambles
-    wanted = n * min(max(ratio * ratio * SAFETY, 1.25), MAX_GROWTH)
+    wanted = n * min(max(ratio * ratio * SAFETY, MIN_GROWTH), MAX_GROWTH)
     return int(min(math.ceil(wanted), cap))
+
+
+def _fits(workload: Workload, config: Config, n: int) -> bool:
+    try:
+        check_run(workload, n, config)
+    except ValueError:
+        return False
+    return True
+
+
+def _fit_memory(workload: Workload, config: Config, n: int, n_next: int) -> int:
+    """The largest size below ``n_next`` worth a batch that fits the memory limit, or ``n`` if none does."""
+    if config.qmc:
+        points, s = n // config.qmc_scrambles, config.qmc_scrambles
+        for k in range((n_next // s // points).bit_length() - 1, 0, -1):
+            if points << k < n_next // s and _fits(workload, config, (points << k) * s):
+                return (points << k) * s
+        return n
+    lo, hi = math.ceil(n * MIN_GROWTH), n_next - 1
+    if lo > hi or not _fits(workload, config, lo):
+        return n
+    while lo < hi:  # the largest size in [lo, hi] that fits (lo always does)
+        mid = (lo + hi + 1) // 2
+        if _fits(workload, config, mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _cap(workload: Workload, config: Config, max_sims: int | None) -> int:
@@ -207,8 +239,10 @@ def run_to_target(
         try:
             check_run(workload, n_next, config)
         except ValueError as exc:
-            why = f"the memory limit ({exc})"
-            break
+            n_next = _fit_memory(workload, config, plan.n, n_next)
+            if n_next <= plan.n:
+                why = f"the memory limit ({exc})"
+                break
     if not met:
         warnings.warn(
             TargetNotMetWarning(
