@@ -121,7 +121,8 @@ class _Plan:
             self.points += added // self.config.qmc_scrambles
 
 
-def _first_size(workload: Workload, config: Config, target: Target, names: Sequence[str], cap: int) -> int:
+def _first_size(workload: Workload, config: Config, target: Target, names: Sequence[str], cap: int,
+                cap_name: str) -> int:
     n = PILOT_POINTS * config.qmc_scrambles if config.qmc else PILOT_SIMS
     levels = [float(name.split("_", 1)[1]) for name in names if name.startswith(("VaR_", "TVaR_"))]
     if levels:
@@ -130,8 +131,8 @@ def _first_size(workload: Workload, config: Config, target: Target, names: Seque
         n = _pow2_ceil(n / config.qmc_scrambles) * config.qmc_scrambles
     if n > cap:
         raise ValueError(
-            f"max_sims={cap} is below the pilot of {n} simulations a run to {target.label()} needs "
-            f"for this workload and config; raise max_sims"
+            f"{cap_name}={cap} is below the pilot of {n} simulations a run to {target.label()} needs "
+            f"for this workload and config; raise {cap_name}"
         )
     return n
 
@@ -142,8 +143,10 @@ def _next_size(n: int, ratio: float, config: Config, cap: int) -> int:
         points = n // config.qmc_scrambles
         factor = min(max(_pow2_ceil(ratio * SAFETY), 2), MAX_GROWTH)
         return min(points * factor, cap // config.qmc_scrambles) * config.qmc_scrambles
-    wanted = n * min(max(ratio * ratio * SAFETY, MIN_GROWTH), MAX_GROWTH)
-    return int(min(math.ceil(wanted), cap))
+    wanted = math.ceil(n * min(max(ratio * ratio * SAFETY, MIN_GROWTH), MAX_GROWTH))
+    if config.chunk_size:  # whole chunks: the run then equals a fixed-size run of the size it stops at
+        wanted = -(-wanted // config.chunk_size) * config.chunk_size
+    return int(min(wanted, cap))
 
 
 def _fits(workload: Workload, config: Config, n: int) -> bool:
@@ -183,13 +186,20 @@ def _cap(workload: Workload, config: Config, max_sims: int | None) -> int:
 
 
 def run_to_target(
-    workload: Workload, config: Config, root: np.random.SeedSequence, target: Target, max_sims: int | None
+    workload: Workload, config: Config, root: np.random.SeedSequence, target: Target, max_sims: int | None,
+    cap_name: str = "max_sims",
 ) -> SimulationResult:
-    """Simulate ``workload`` under ``config`` until ``target`` is met or the cap is reached."""
+    """Simulate ``workload`` under ``config`` until ``target`` is met or the cap (``cap_name``) is reached.
+
+    The result's ``config`` is ``config`` as given: batches may use different chunk sizes when
+    ``chunk_size`` is automatic. With an explicit ``chunk_size``, a pseudo-random run's batches
+    are whole chunks (but the last at the cap), so its estimates equal those of
+    ``simulate(workload, n_sims)`` with the same seed and config at the size it stopped at.
+    """
     t0 = time.perf_counter()
     names = target.names(workload)
     cap = _cap(workload, config, max_sims)
-    n_next = _first_size(workload, config, target, names, cap)
+    n_next = _first_size(workload, config, target, names, cap, cap_name)
     check_run(workload, n_next, config)
     plan = _Plan(workload, config, root)
     parts: list[np.ndarray] = []
@@ -230,11 +240,11 @@ def run_to_target(
             met = True
             break
         if plan.n >= cap:
-            why = f"max_sims={cap}"
+            why = f"{cap_name}={cap}"
             break
         n_next = _next_size(plan.n, ratio, config, cap)
         if n_next <= plan.n:
-            why = f"max_sims={cap}"
+            why = f"{cap_name}={cap}"
             break
         try:
             check_run(workload, n_next, config)

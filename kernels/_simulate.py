@@ -123,4 +123,5 @@ def _to_target(
     if cap is not None:
         cap = check_int("", "max_sims" if max_sims is not None else "n_sims", cap, low=2, high=MAX_SIMS)
     target.names(workload)
-    return run_to_target(workload, config, _seed_sequence(seed), target, cap)
+    return run_to_target(workload, config, _seed_sequence(seed), target, cap,
+                         "max_sims" if max_sims is not None else "n_sims")

@@ -21,7 +21,7 @@ from .._distributions import (
     Severity,
     Weibull,
 )
-from .._estimators import moment_row
+from .._estimators import moment_row, vector_dot
 from .._paths import brownian_bridge, sobol_uniforms
 from .._workloads import AsianOption, EuropeanOption, PolicyTerms, Portfolio, Workload
 from ._base import Backend, float_dtype
@@ -60,7 +60,7 @@ def european_row(opt: EuropeanOption, z: np.ndarray, *, antithetic: bool = False
         mirrored = _european_values(opt, -z)
         values = tuple(0.5 * (a.astype(np.float64) + b) for a, b in zip(values, mirrored, strict=True))
     payoff, control = np.asarray(values[0], np.float64), np.asarray(values[3], np.float64)
-    return [float(z.size), *moment_row(*values), float(np.dot(payoff, control))]
+    return [float(z.size), *moment_row(*values), float(vector_dot(payoff, control))]
 
 
 def _asian_payoffs(opt: AsianOption, log_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +99,7 @@ def asian_row(opt: AsianOption, z: np.ndarray, *, bridge: bool, antithetic: bool
         arith, geo = 0.5 * (a1 + a2), 0.5 * (g1 + g2)
     else:
         arith, geo = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
-    return [float(arith.size), *moment_row(arith, geo), float(np.dot(arith, geo))]
+    return [float(arith.size), *moment_row(arith, geo), float(vector_dot(arith, geo))]
 
 
 def draw_counts(rng: np.random.Generator, freq: Frequency, size: int) -> np.ndarray:

@@ -149,11 +149,11 @@ def test_simulate_checks_its_target_arguments() -> None:
 
 def test_a_cap_below_the_pilot_is_refused_before_running() -> None:
     target = Target(atol=0.05)
-    with pytest.raises(ValueError, match=f"below the pilot of {PILOT_SIMS}"):
+    with pytest.raises(ValueError, match=f"max_sims={PILOT_SIMS - 1} is below the pilot of {PILOT_SIMS}"):
         simulate(OPTION, config=NUMPY, seed=0, target=target, max_sims=PILOT_SIMS - 1)
     with pytest.raises(ValueError, match=f"below the pilot of {PILOT_POINTS * 16}"):
         simulate(OPTION, config=QMC, seed=0, target=target, max_sims=PILOT_POINTS * 16 - 1)
-    with pytest.raises(ValueError, match="below the pilot"):  # n_sims is the cap too
+    with pytest.raises(ValueError, match="n_sims=1000 is below the pilot"):  # n_sims is the cap too, and named
         simulate(OPTION, 1000, NUMPY, seed=0, target=target)
 
 
@@ -271,7 +271,8 @@ def _round_sizes(caplog) -> list[int]:
 def test_pseudo_random_batches_extend_the_sample_chunk_by_chunk(caplog) -> None:
     """Chunk i draws from the stream spawned by i, as in a fixed-size run with the same chunk size.
 
-    So a run whose batches (all but the last) are whole chunks is the fixed run of its final size.
+    With an explicit chunk size every batch but one at the cap is whole chunks, so a run to a
+    target is the fixed run of its final size, however many rounds it takes.
     """
     config = NUMPY.replace(chunk_size=4096)
     capped = pytest.warns(TargetNotMetWarning)
@@ -283,10 +284,17 @@ def test_pseudo_random_batches_extend_the_sample_chunk_by_chunk(caplog) -> None:
     caplog.set_level(logging.DEBUG, logger="kernels._sequential")
     res = simulate(OPTION, config=config, seed=7, target=Target(atol=0.03))
     assert res.rounds == 2 and _round_sizes(caplog) == [PILOT_SIMS, res.n_sims]
-    assert res.n_sims % 4096 != 0  # the second batch ends in a partial chunk, as a fixed run of that size does
+    assert res.n_sims % 4096 == 0  # whole chunks
     fixed = simulate(OPTION, res.n_sims, config, seed=7)
     assert dict(res.estimates) == dict(fixed.estimates)
     assert dict(res.standard_errors) == dict(fixed.standard_errors)
+
+    # Three rounds too (growth per batch is capped at 64x, so a far out-of-the-money call takes three).
+    otm = EuropeanOption(S0=100.0, K=160.0, T=1.0, r=0.05, sigma=0.2)
+    caplog.clear()
+    many = simulate(otm, config=config, seed=0, target=Target(rtol=0.02))
+    assert many.rounds >= 3 and all(n % 4096 == 0 for n in _round_sizes(caplog))
+    assert dict(many.estimates) == dict(simulate(otm, many.n_sims, config, seed=0).estimates)
 
 
 @pytest.mark.parametrize("workload", [OPTION, ASIAN], ids=["european", "asian"])
