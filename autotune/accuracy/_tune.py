@@ -24,7 +24,7 @@ import math
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,6 @@ class TargetReport:
     machine_id: str
     workload_key: str
     seconds: float
-    history: tuple = field(default=(), repr=False)
 
     @property
     def best(self) -> Finalist:
@@ -204,8 +203,9 @@ class _TargetSession:
         references: dict[int, Any] = {}
         for est in estimators_for(self.workload):
             config = est.apply(Config())
+            sizes = _pilot_sizes(self.workload, self.names, est, config.qmc_scrambles)
             points: dict[str, list[tuple[int, float, float]]] = {name: [] for name in self.names}
-            for n in _pilot_sizes(self.workload, self.names, est, config.qmc_scrambles):
+            for n in sizes:
                 if n not in references:
                     references[n] = reference_result(self.workload, n, seed=self.options.seed)
                 m = self.record(measure(self.workload, n, config, reference=references[n], options=self.options))
@@ -215,11 +215,10 @@ class _TargetSession:
                 for name in self.names:
                     points[name].append((n, m.standard_errors[name], m.estimates[name]))
                 per_sim[est] = m.steady_s / n
-            else:
+            else:  # every pilot completed: fit, and never predict less than the smallest pilot
                 fitted = [fit_error_model(est, name, self.workload, config, points[name]) for name in self.names]
                 models += fitted
-                needed[est] = max(max(f.sims_for(self.target) for f in fitted), float(min(p[0][0] for p in
-                                                                                            points.values())))
+                needed[est] = max(float(sizes[0]), *(f.sims_for(self.target) for f in fitted))
         if not needed:
             raise TuningError("no estimator completed its pilot run; see the failed measurements in the database")
         return models, needed, per_sim
