@@ -23,13 +23,14 @@ import logging
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kernels import Config, Target, Workload, simulate, workload_kind
+from kernels import Config, Target, TargetNotMetWarning, Workload, simulate, workload_kind
 from kernels._sequential import DEFAULT_MAX_SIMS, MIN_TAIL_SIMS, PILOT_POINTS, PILOT_SIMS
 
 from .._errors import TuningError
@@ -65,7 +66,8 @@ class Finalist:
             when its estimator was not piloted).
         measured_s: median wall time of its runs to the target (None if they failed).
         sims: median simulations those runs used.
-        half_width: the largest half-width / tolerance ratio reached (<= 1 when met).
+        half_width: the largest half-width / tolerance ratio reached over its runs (<= 1: every run met
+            the target; only such finalists can be chosen).
     """
 
     config: Config
@@ -89,7 +91,8 @@ class TargetReport:
         target: what was tuned for.
         best_config: the config with the least measured time to the target.
         best_time_s: its median time to the target (a whole run, batches and all).
-        default_time_s: the default config's, measured side by side (None if it failed).
+        default_time_s: the default config's, measured side by side (None if it failed or did not
+            reach the target within the cap).
         speedup_over_default: ``default_time_s / best_time_s``.
         errors: the fitted :class:`ErrorModel` of each estimator and estimate.
         estimator_sims: simulations each estimator is predicted to need (label -> n).
@@ -235,8 +238,10 @@ class _TargetSession:
                     continue
                 start = time.perf_counter()
                 try:
-                    res = simulate(self.workload, config=config, seed=seed + rnd, target=self.target,
-                                   max_sims=self.cap)
+                    with warnings.catch_warnings():  # a capped run is recorded by its half-width, not a warning
+                        warnings.simplefilter("ignore", TargetNotMetWarning)
+                        res = simulate(self.workload, config=config, seed=seed + rnd, target=self.target,
+                                       max_sims=self.cap)
                 except Exception as exc:
                     broken.add(config)
                     self.record(Measurement(config=config, outcome=Outcome.FAILED, n_sims=self.cap,
@@ -303,13 +308,15 @@ def tune_to_target(
             candidates[default] = (pred, pred * default_speed if pred and default_speed else None)
         finalists = session.final_check([(c, n, s) for c, (n, s) in candidates.items()],
                                         seed=options.seed if seed is None else seed)
-        done = [f for f in finalists if f.measured_s is not None]
+        # Only runs that met the target count: a config capped by max_sims stops early and looks fast.
+        done = [f for f in finalists if f.measured_s is not None and f.half_width is not None and f.half_width <= 1]
         if not done:
-            raise TuningError(f"no config reached {target.label()} in the final check")
+            raise TuningError(f"no config reached {target.label()} within max_sims={cap} in the final check; "
+                              "raise n_sims (the cap) or loosen the target")
         fastest = done[0].measured_s
         # Within 5% of the fastest measured time counts as a tie, which goes to the simpler config.
         best = min((f for f in done if f.measured_s <= fastest * 1.05), key=lambda f: complexity(f.config))
-        default_s = next((f.measured_s for f in finalists if f.config == default), None)
+        default_s = next((f.measured_s for f in done if f.config == default), None)  # None: it missed the target
         report = TargetReport(
             target=target, best_config=best.config, best_time_s=best.measured_s, default_time_s=default_s,
             speedup_over_default=default_s / best.measured_s if default_s else None, errors=tuple(models),

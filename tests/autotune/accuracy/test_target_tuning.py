@@ -108,3 +108,14 @@ def test_n_sims_caps_a_tuned_run_to_a_target(db_url):
 def test_bad_target_arguments_are_named(db_url, call, match):
     with pytest.raises(ValueError, match=match):
         call(db_url)
+
+
+def test_a_config_capped_before_the_target_is_never_chosen(db_url):
+    # Plain Monte Carlo needs ~8e6 paths for +-0.01; the cap of 2**17 stops it short (and fast).
+    report = autotune.tune(EURO, 2**17, target=Target(atol=1e-2), storage=db_url, budget_trials=2,
+                           measure_options=FAST,
+                           space=search_space(EURO, 2**14, backends=("numpy",), executors=("serial",), qmc=(False,)))
+    assert report.best.half_width <= 1 and report.best.sims <= 2**17
+    default = next(f for f in report.finalists if f.config == Config())
+    assert default.half_width > 1 and default.sims <= 2**17  # it ran, hit the cap, and was not chosen
+    assert report.default_time_s is None and report.speedup_over_default is None
