@@ -268,6 +268,30 @@ def quantlib_run(workload: EuropeanOption | AsianOption, *, antithetic: bool, se
         return float(price), float(option.errorEstimate()), seconds
 
 
+def quantlib_seconds(n: float, per_sample: float, quadratic: float) -> float:
+    """Predicted seconds of a QuantLib run to a tolerance that ends with ``n`` samples: ``a n + c n^2``.
+
+    QuantLib's ``McSimulation::value(tolerance)`` asks for ``max(0.8 n order - n, 1023)`` more samples
+    per step (``order`` = (error / tolerance)^2), so once within 1/0.8 of the samples it needs it adds
+    1023 at a time, and each step's ``errorEstimate`` is a pass over every stored sample
+    (``GeneralStatistics::variance``): about ``0.2 n / 1023`` passes of ``n``, a cost in ``n^2``.
+    """
+    return per_sample * n + quadratic * n * n
+
+
+def learn_quadratic(quadratic: float, seconds: float, n: float | None, per_sample: float,
+                    share: float = 0.25) -> float:
+    """The largest ``c`` of :func:`quantlib_seconds` seen so far, updated with one run (``n`` samples).
+
+    Only a run whose time beyond the linear part is at least ``share`` of it counts: below that,
+    the excess is mostly the error of ``per_sample`` and ``n`` (both estimated), not the ``n^2`` term.
+    """
+    excess = seconds - per_sample * (n or 0)
+    if not n or excess < share * seconds:
+        return quadratic
+    return max(quadratic, excess / (n * n))
+
+
 def _qmcpy() -> Any:
     try:
         import qmcpy
@@ -480,6 +504,7 @@ class Method:
     label: str
     power: Callable[[str, float], float]  # (workload key, tolerance) -> p in time ~ tol^-p
     run: Callable[[str, float, int], Run]  # (workload key, tolerance, seed) -> Run
+    cost: Callable[[str, float], float] | None = None  # (workload key, n) -> predicted seconds, if not the law
 
 
 @dataclass
@@ -491,6 +516,7 @@ class Cell:
     status: str = "pending"  # measured, extrapolated, over budget, failed
     note: str = ""
     predicted_s: float | None = None
+    budget_s: float | None = None
     extrapolated_s: float | None = None
     extrapolated_n: float | None = None
 
@@ -529,11 +555,12 @@ class Cell:
         return {"workload": self.workload, "tol": self.tol, "method": self.method, "status": self.status,
                 "note": self.note, "median_s": self.seconds, "median_n": self.n, "n_approx": self.n_approx,
                 "median_abs_error": self.error, "within_tol": self.within(), "predicted_s": self.predicted_s,
+                "budget_predicted_s": self.budget_s,
                 "runs": [r.to_dict() for r in self.runs]}
 
 
 def plan_cell(cell: Cell, power: float, anchor: tuple[float, Run] | None, measured: Sequence[Cell],
-              max_seconds: float) -> None:
+              max_seconds: float, cost: Callable[[float], float] | None = None) -> None:
     """Decide, before its first run, whether ``cell`` runs, is extrapolated or is over budget.
 
     The basis is the tightest measured looser cell of the same method, else the warm-up
@@ -542,6 +569,8 @@ def plan_cell(cell: Cell, power: float, anchor: tuple[float, Run] | None, measur
     its standard error; its tolerance when unknown): a run that stopped at its pilot, far
     inside its tolerance, does not predict a 100x longer run at a 10x tighter tolerance.
     A Monte Carlo cell (power 2) over ``max_seconds`` is extrapolated; a QMC one is "over budget".
+    ``cost`` (seconds for ``n`` samples), when given, decides instead of the law whether the cell fits
+    the budget (QuantLib's loop to a tolerance is superlinear in ``n``); extrapolation stays by the law.
     """
     looser = [c for c in measured if c.tol > cell.tol and c.status == "measured" and c.runs]
     if looser:
@@ -556,13 +585,18 @@ def plan_cell(cell: Cell, power: float, anchor: tuple[float, Run] | None, measur
         cell.status = "measured"
         return
     cell.predicted_s = scale_to(t0, reached, cell.tol, power)
-    if cell.predicted_s <= max_seconds:
+    n_pred = None if n0 is None else scale_to(n0, reached, cell.tol, 2.0 if power >= 2 else 1.0)
+    budget_s = cost(n_pred) if cost is not None and n_pred is not None else cell.predicted_s
+    cell.budget_s = budget_s
+    if budget_s <= max_seconds:
         cell.status = "measured"
     elif power >= 2:
         cell.status = "extrapolated"
         cell.extrapolated_s = cell.predicted_s
-        cell.extrapolated_n = None if n0 is None else scale_to(n0, reached, cell.tol, 2.0)
+        cell.extrapolated_n = n_pred
         cell.note = f"extrapolated from {source} by 1/tol^2"
+        if budget_s > 1.5 * cell.predicted_s:
+            cell.note += f" (a lower bound: its own loop is predicted at >= {fmt_seconds(budget_s)})"
     else:
         cell.status = "over budget"
         cell.note = f"predicted {fmt_seconds(cell.predicted_s)} from {source} (QMC law 1/tol) > max-seconds"
@@ -691,13 +725,15 @@ def _qmcpy_criteria() -> list[str]:
     return ["CubQMCNetG"] + ([] if qp.CubQMCSobolG is qp.CubQMCNetG else ["CubQMCSobolG"])
 
 
-def ql_sigma(wl: str, anti: bool) -> float:
-    """QuantLib's per-sample standard deviation (pairs with antithetic), from a fixed-size run.
+def ql_calibrate(wl: str, anti: bool) -> tuple[float, float]:
+    """QuantLib's per-sample standard deviation (pairs with antithetic) and seconds per sample, from a
+    fixed-size run (after a warm-up).
 
     QuantLib's engines do not report how many samples they drew; with this, ``n ~ (sigma / SE)^2``.
     """
-    _, se, _ = quantlib_run(OPTIONS[wl], antithetic=anti, seed=987, samples=QL_CALIBRATION_SAMPLES)
-    return se * math.sqrt(QL_CALIBRATION_SAMPLES)
+    quantlib_run(OPTIONS[wl], antithetic=anti, seed=986, samples=QL_CALIBRATION_SAMPLES // 8)
+    _, se, seconds = quantlib_run(OPTIONS[wl], antithetic=anti, seed=987, samples=QL_CALIBRATION_SAMPLES)
+    return se * math.sqrt(QL_CALIBRATION_SAMPLES), seconds / QL_CALIBRATION_SAMPLES
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -743,8 +779,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     t_bench = time.perf_counter()
     notes = sorted({t.note for t in [*tuned.values(), pf_tuned] if t.note})
 
-    sigma_ql = {(wl, anti): ql_sigma(wl, anti) for wl in OPTIONS for anti in (False, True)}
+    calibration = {(wl, anti): ql_calibrate(wl, anti) for wl in OPTIONS for anti in (False, True)}
+    sigma_ql = {k: v[0] for k, v in calibration.items()}
+    ql_per_sample = {k: v[1] for k, v in calibration.items()}
+    ql_quadratic = 0.0
     methods = _methods(tuned, sigma_ql, _qmcpy_criteria())
+    ql_anti = {"ql_pseudo": False, "ql_anti": True}
+    for m in methods:
+        if m.key in ql_anti:
+            def cost(wl: str, n: float, anti: bool = ql_anti[m.key]) -> float:
+                return quantlib_seconds(n, ql_per_sample[wl, anti], ql_quadratic)
+            m.cost = cost
 
     # 2. Warm-up of every method on every workload, at ANCHOR_FACTOR x the loosest tolerance.
     anchors: dict[tuple[str, str], tuple[float, Run]] = {}
@@ -769,7 +814,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     cell = cells[wl, tol, m.key]
                     if cell.status == "pending":
                         done = [cells[wl, t, m.key] for t in tolerances]
-                        plan_cell(cell, m.power(wl, tol), anchors[wl, m.key], done, args.max_seconds)
+                        cost = None if m.cost is None else (lambda n, m=m, wl=wl: m.cost(wl, n))
+                        plan_cell(cell, m.power(wl, tol), anchors[wl, m.key], done, args.max_seconds, cost)
                     if not wants_repeat(cell, args.cell_seconds):
                         continue
                     try:
@@ -779,6 +825,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         continue
                     run.error = abs(run.estimate - refs[wl]["value"])
                     cell.runs.append(run)
+                    if m.key in ql_anti:
+                        ql_quadratic = learn_quadratic(ql_quadratic, run.seconds, run.n,
+                                                       ql_per_sample[wl, ql_anti[m.key]])
                     print(f"  round {rnd + 1}/{repeats} {wl:8} atol={tol:<6g} {m.label:38} "
                           f"{fmt_seconds(run.seconds):>10}  n={fmt_n(run.n, run.n_approx):>10}  "
                           f"err={run.error:.2e}", flush=True)
@@ -803,6 +852,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "tuned": {f"{wl} {tol:g} {conf:.2f}": t.to_dict() for (wl, tol, conf), t in tuned.items()},
         "tuned_sources": sorted({t.source for t in tuned.values()}), "notes": notes,
         "ql_sigma": {f"{wl} {'antithetic' if anti else 'pseudo'}": s for (wl, anti), s in sigma_ql.items()},
+        "ql_seconds_per_sample": {f"{wl} {'antithetic' if anti else 'pseudo'}": s
+                                  for (wl, anti), s in ql_per_sample.items()},
+        "ql_quadratic_s": ql_quadratic,
         "methods": {m.key: m.label for m in methods},
         "cells": [c.to_dict() for c in cells.values()],
     }
@@ -850,6 +902,31 @@ def ratios(cells: dict[tuple[str, float, str], Cell], methods: Sequence[Method],
 # --------------------------------------------------------------------------- output
 
 
+def summary(report: dict[str, Any]) -> list[str]:
+    """The aims, each with the cells that meet it."""
+    labels = report["methods"]
+    out = ["## Aims", ""]
+    keys = [k for k in report["ratios"][0] if "/" in k] if report["ratios"] else []
+    for k in keys:
+        rows = report["ratios"]
+        met = [r for r in rows if r[k]["verdict"] == "met"]
+        missed = [f"{r['workload']} {r['tol']:g} ({fmt_ratio(r[k]['ratio'], r[k]['extrapolated'])})"
+                  for r in rows if r[k]["verdict"] != "met"]
+        extrapolated = sum(r[k]["extrapolated"] for r in met)
+        slow, fast = k.split("/")
+        out.append(f"- {labels[slow]} takes >= {rows[0][k]['aim']:g}x the time of {labels[fast]}: met in {len(met)} of "
+                   f"{len(rows)} cells ({extrapolated} of them with an extrapolated peer)"
+                   + (f"; missed: {', '.join(missed)}" if missed else "") + ".")
+    pf = report["portfolio"]
+    out.append(f"- Portfolio, tuned >= {AIMS['portfolio']:g}x faster than default: {fmt_ratio(pf['speedup'])} "
+               f"({verdict(pf['speedup'], AIMS['portfolio'])}; tuned config {pf['tuned']['config']}).")
+    parallel = sorted({t["label"] for t in report["tuned"].values() if Config.from_dict(t["config"]).workers > 1})
+    if parallel:
+        out.append("- Some tuned configs use 2 workers (" + ", ".join(parallel) + "); QuantLib and qmcpy run on "
+                   "one core, so up to 2x of those ratios is the second core.")
+    return out
+
+
 def tables(report: dict[str, Any]) -> list[str]:
     """The report as Markdown lines (also what is printed)."""
     m = report["machine"]
@@ -873,7 +950,14 @@ def tables(report: dict[str, Any]) -> list[str]:
         "- QuantLib stops when its standard-error estimate is <= atol (one standard error: a looser criterion "
         "than a 95% interval, which is 1.96 standard errors, so QuantLib draws ~3.8x fewer samples than ours "
         "at 95% would with the same estimator). QuantLib ratios set it beside ours at 95%.",
-        "- qmcpy stops when its guaranteed-style error bound is <= abs_tol; its ratios set it beside ours at 99%.",
+        "- qmcpy stops when its guaranteed-style error bound is <= abs_tol; its ratios set it beside ours at 99%. "
+        "In qmcpy 2.4 `CubQMCSobolG` is `CubQMCNetG` (an alias), so one column stands for both; the paths are "
+        "qmcpy's default PCA construction (ours: Brownian bridge).",
+        "- QuantLib's loop to a tolerance (`McSimulation::value`) adds only 1023 samples per step once it is "
+        "within 1/0.8 of the samples it needs, and each step recomputes the variance over every stored sample, so "
+        "its time grows like n^2 at tight tolerances. Whether a QuantLib cell is run is decided with that cost "
+        "model (a n + c n^2, a from a fixed-size run, c learnt from the runs); an extrapolated QuantLib cell uses "
+        "the 1/tol^2 law, a lower bound of what its loop would take.",
         "- Times are wall times of the run alone: our `simulate()` call (planning included); QuantLib's `NPV()` "
         "and qmcpy's `integrate()` (their objects are built outside the timed region).",
         "- |err| is the median absolute error against the reference; 'in tol' counts runs with |err| <= atol. "
@@ -883,9 +967,10 @@ def tables(report: dict[str, Any]) -> list[str]:
     ]
     sources = report["tuned_sources"]
     if "best-of-candidates" in sources:
-        lines += ["**'ours tuned' is best-of-candidates, not the tuner**: the fastest of every "
-                  "qmc x antithetic x control_variate combination (numpy, serial), chosen in this script because "
-                  + "; ".join(report["notes"]) + ".", ""]
+        lines += ["**'ours tuned' is (at least partly) best-of-candidates, not the tuner**: the fastest of every "
+                  "qmc x antithetic x control_variate combination (numpy, serial), chosen in this script where "
+                  "the tuner was not used; see the notes below.", ""]
+    lines += [*summary(report), ""]
     lines += ["References: " + "; ".join(
         f"{k} {v['value']:.7g} ({v['source']}" + (f", 99% half-width {v['half_width_99']:.1g}" if v.get('se') else "")
         + ")" for k, v in refs.items()) + ".", ""]
@@ -895,9 +980,12 @@ def tables(report: dict[str, Any]) -> list[str]:
         wl, tol, conf = key.split()
         lines.append(f"| {wl} | {tol} | {float(conf):.0%} | {t['label']} | {t['source']} | "
                      f"{fmt_seconds(t['seconds'])} |")
-    lines += ["", f"Choosing them took {fmt_seconds(report.get('tuning_s'))} in this run; configs reused from the "
-              "previous results (same workload, target, backend, budget and machine) cost nothing here, and "
-              "'chosen in' is what they cost when chosen. The timed runs below exclude this cost."]
+    spent = report.get("tuning_s") or 0.0
+    lines += ["", (f"Choosing them took {fmt_seconds(spent)} in this run" if spent else
+                   "All of them were reused from the previous results (same workload, target, backend, budget "
+                   "and machine)") + "; 'chosen in' is what each cost when chosen. The timed runs below exclude it."]
+    if report["notes"]:
+        lines += ["", "Notes on the tuned configs: " + "; ".join(report["notes"]) + "."]
     for wl in dict.fromkeys(c["workload"] for c in report["cells"]):
         lines += ["", f"## {wl} (reference {refs[wl]['value']:.7g})", "",
                   "| atol | method | median time | repeats | n | median abs err | in tol | note |",

@@ -137,3 +137,20 @@ def test_a_tuner_choice_that_stopped_at_the_cap_gives_way_to_the_fastest_finalis
     assert ba._from_tuner(report, Target(atol=1e-3), "cap").config == fast
     report.finalists = [finalist(capped, 0.1, 3.0)]
     assert isinstance(ba._from_tuner(report, Target(atol=1e-3), "cap"), str)  # none met: fall back
+
+
+def test_quantlib_cost_model_learns_its_quadratic_term_and_decides_the_budget() -> None:
+    assert ba.quantlib_seconds(1e6, 1e-6, 0.0) == pytest.approx(1.0)
+    assert ba.quantlib_seconds(1e6, 1e-6, 1e-12) == pytest.approx(2.0)
+    c = ba.learn_quadratic(0.0, seconds=2.0, n=1e6, per_sample=1e-6)
+    assert c == pytest.approx(1e-12)
+    assert ba.learn_quadratic(c, seconds=0.5, n=1e6, per_sample=1e-6) == c  # never lowered
+    assert ba.learn_quadratic(c, seconds=9.0, n=None, per_sample=1e-6) == c
+    # 1.1 s for a linear 1.0 s: the 0.1 s excess is within the error of the linear estimate, not learnt
+    assert ba.learn_quadratic(0.0, seconds=1.1, n=1e6, per_sample=1e-6) == 0.0
+    # by the law 1e-3 would take 200 s: it would fit 300 s, but the n^2 term says 1e10 * 1e-12 * ... > 300 s
+    base = _measured(1e-2, 2.0, 1e-2, n=1_000_000)
+    cell = ba.Cell("european", 1e-3, "ql")
+    ba.plan_cell(cell, 2.0, None, [base], max_seconds=300, cost=lambda n: ba.quantlib_seconds(n, 1e-6, c))
+    assert cell.status == "extrapolated" and cell.seconds == pytest.approx(200.0)
+    assert cell.budget_s == pytest.approx(100.0 + 1e4) and "lower bound" in cell.note
