@@ -322,9 +322,9 @@ def _decide_target(rt: Runtime, workload: Workload, target: Target,
         model = rt.current_model() if rt.open() is not None else None
         if model is not None:
             n = int(min(max(sims, 2), MAX_SIMS))
-            candidates = [estimator.apply(c) for c in search_space(workload, n, qmc=(False,),
-                                                                   cores=rt.fingerprint().usable_cores).enumerate()]
-            config = model.choose(rt.fingerprint(), workload, n, candidates).config
+            # The model ranks execution configs it knows (plain Monte Carlo); the estimator is applied after.
+            candidates = search_space(workload, n, qmc=(False,), cores=rt.fingerprint().usable_cores).enumerate()
+            config = estimator.apply(model.choose(rt.fingerprint(), workload, n, candidates).config)
         return "pilot", config, predicted[estimator], sims, "; ".join(notes) or None
     return "default", Config(), None, None, "; ".join(notes) or None
 

@@ -38,7 +38,7 @@ def demo_target(workload: Workload) -> Target:
     """The precision the demo asks of an unseen workload."""
     if isinstance(workload, Portfolio):
         return Target(rtol=PORTFOLIO_RTOL, estimate=f"TVaR_{max(workload.levels):g}")
-    return Target(rtol=OPTION_RTOL)
+    return Target(rtol=OPTION_RTOL, estimate="price")
 
 
 def _say(text: str, quiet: bool) -> None:
