@@ -54,6 +54,9 @@ MIN_EXEC_SIMS, MAX_EXEC_SIMS = 2**14, 2**21
 FINAL_EXEC, FINAL_ESTIMATORS = 3, 3
 #: Interleaved rounds of runs to the target in the final check.
 TARGET_ROUNDS = 3
+#: Candidates predicted slower than both of these (seconds; times the best prediction) are not run
+#: in the final check.
+FINAL_RUN_LIMIT_S, FINAL_RUN_FACTOR = 30.0, 20.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,9 @@ class Finalist:
         config: the config.
         predicted_sims, predicted_s: what the factorised model predicted (None for the default
             when its estimator was not piloted).
-        measured_s: median wall time of its runs to the target (None if they failed).
+        measured_s: median wall time of its runs to the target (None if they failed, or if it was
+            not run because its prediction was over ``FINAL_RUN_LIMIT_S`` and ``FINAL_RUN_FACTOR``
+            times the best prediction).
         sims: median simulations those runs used.
         half_width: the largest half-width / tolerance ratio reached over its runs (<= 1: every run met
             the target; only such finalists can be chosen).
@@ -76,11 +81,12 @@ class Finalist:
     measured_s: float | None
     sims: int | None
     half_width: float | None
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "predicted_sims": self.predicted_sims,
                 "predicted_s": self.predicted_s, "measured_s": self.measured_s, "sims": self.sims,
-                "half_width": self.half_width}
+                "half_width": self.half_width, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,8 @@ class TargetReport:
         target: what was tuned for.
         best_config: the config with the least measured time to the target.
         best_time_s: its median time to the target (a whole run, batches and all).
-        default_time_s: the default config's, measured side by side (None if it failed or did not
-            reach the target within the cap).
+        default_time_s: the default config's, measured side by side (None if it failed, did not
+            reach the target within the cap, or was predicted too slow to run; see ``finalists``).
         speedup_over_default: ``default_time_s / best_time_s``.
         errors: the fitted :class:`ErrorModel` of each estimator and estimate.
         estimator_sims: simulations each estimator is predicted to need (label -> n).
@@ -155,8 +161,9 @@ class TargetReport:
         lines.append("finalists run to the target (predicted -> measured):")
         for f in self.finalists:
             pred = f"{f.predicted_s * 1e3:.1f} ms" if f.predicted_s is not None else "n/a"
-            meas = f"{f.measured_s * 1e3:.1f} ms" if f.measured_s is not None else "failed"
-            lines.append(f"  {f.config.label():<44} {pred:>10} -> {meas:>10}  n={f.sims}")
+            meas = f"{f.measured_s * 1e3:.1f} ms" if f.measured_s is not None else "-"
+            missed = " (missed the target)" if f.half_width is not None and f.half_width > 1 else ""
+            lines.append(f"  {f.config.label():<44} {pred:>10} -> {meas:>10}  n={f.sims}{missed} {f.note}".rstrip())
         sd = f"{self.speedup_over_default:.1f}x" if self.speedup_over_default else "n/a"
         lines.append(f"best: {self.best_config.label()}  {self.best_time_s * 1e3:.1f} ms to target; "
                      f"{sd} over the default; session {self.session_id}, {self.seconds:.0f} s")
@@ -258,7 +265,7 @@ class _TargetSession:
         for config, pred_n, pred_s in candidates:
             s = samples[config]
             if not s:
-                out.append(Finalist(config, pred_n, pred_s, None, None, None))
+                out.append(Finalist(config, pred_n, pred_s, None, None, None, "failed"))
                 continue
             out.append(Finalist(config, pred_n, pred_s, statistics.median(x[0] for x in s),
                                 int(statistics.median(x[1] for x in s)), max(x[2] for x in s)))
@@ -306,8 +313,14 @@ def tune_to_target(
         if default not in candidates:
             pred = needed.get(Estimator())
             candidates[default] = (pred, pred * default_speed if pred and default_speed else None)
-        finalists = session.final_check([(c, n, s) for c, (n, s) in candidates.items()],
-                                        seed=options.seed if seed is None else seed)
+        # A candidate predicted far slower than the best (the default at a tight target can need hours) is
+        # not run: it is listed with its prediction only, and the report's default time is then None.
+        best_pred = min((p for _, p in candidates.values() if p is not None), default=math.inf)
+        limit = max(FINAL_RUN_LIMIT_S, FINAL_RUN_FACTOR * best_pred)
+        runnable = [(c, n, p) for c, (n, p) in candidates.items() if p is None or p <= limit]
+        skipped = [Finalist(c, n, p, None, None, None, "not run: predicted too slow") for c, (n, p)
+                   in candidates.items() if p is not None and p > limit]
+        finalists = session.final_check(runnable, seed=options.seed if seed is None else seed) + skipped
         # Only runs that met the target count: a config capped by max_sims stops early and looks fast.
         done = [f for f in finalists if f.measured_s is not None and f.half_width is not None and f.half_width <= 1]
         if not done:

@@ -119,3 +119,15 @@ def test_a_config_capped_before_the_target_is_never_chosen(db_url):
     default = next(f for f in report.finalists if f.config == Config())
     assert default.half_width > 1 and default.sims <= 2**17  # it ran, hit the cap, and was not chosen
     assert report.default_time_s is None and report.speedup_over_default is None
+
+
+def test_candidates_predicted_far_too_slow_are_listed_not_run(db_url, monkeypatch):
+    from autotune.accuracy import _tune
+
+    monkeypatch.setattr(_tune, "FINAL_RUN_LIMIT_S", 0.0)  # only predictions within 20x of the best run
+    report = autotune.tune(EURO, target=Target(atol=1e-2), storage=db_url, budget_trials=2, measure_options=FAST,
+                           space=search_space(EURO, 2**14, backends=("numpy",), executors=("serial",), qmc=(False,)))
+    default = next(f for f in report.finalists if f.config == Config())
+    assert default.measured_s is None and default.note.startswith("not run")  # ~8e6 paths vs ~1e4 for QMC
+    assert report.default_time_s is None and "not run: predicted too slow" in report.summary()
+    assert report.best.measured_s is not None and report.best.half_width <= 1
