@@ -210,6 +210,11 @@ def estimate_names(workload: Workload) -> tuple[str, ...]:
     return ("price", "geometric_price")
 
 
+def tail_levels(names: Sequence[str]) -> list[float]:
+    """The risk levels of the VaR/TVaR estimates among ``names`` (``"TVaR_0.99"`` -> 0.99)."""
+    return [float(name.split("_", 1)[1]) for name in names if name.startswith(("VaR_", "TVaR_"))]
+
+
 def replicate_based(workload: Workload, name: str) -> bool:
     """Whether a quasi-random run's standard error of ``name`` comes from the scatter of its scrambles.
 

@@ -46,7 +46,7 @@ import numpy as np
 from . import _executors
 from ._chunks import Chunk, _child, auto_chunk_size
 from ._config import Config
-from ._estimators import reduce
+from ._estimators import reduce, tail_levels
 from ._limits import MAX_CHUNKS, MAX_QMC_POINTS, MAX_SIMS
 from ._resources import check_run
 from ._results import SimulationResult, Timing, degrees_of_freedom
@@ -124,7 +124,7 @@ class _Plan:
 def _first_size(workload: Workload, config: Config, target: Target, names: Sequence[str], cap: int,
                 cap_name: str) -> int:
     n = PILOT_POINTS * config.qmc_scrambles if config.qmc else PILOT_SIMS
-    levels = [float(name.split("_", 1)[1]) for name in names if name.startswith(("VaR_", "TVaR_"))]
+    levels = tail_levels(names)
     if levels:
         n = max(n, _pow2_ceil(MIN_TAIL_SIMS / (1 - max(levels))))
     if config.qmc:
@@ -177,7 +177,7 @@ def _fit_memory(workload: Workload, config: Config, n: int, n_next: int) -> int:
     return lo
 
 
-def _cap(workload: Workload, config: Config, max_sims: int | None) -> int:
+def _cap(config: Config, max_sims: int | None) -> int:
     cap = DEFAULT_MAX_SIMS if max_sims is None else max_sims
     cap = min(cap, MAX_SIMS)
     if config.qmc:
@@ -198,7 +198,7 @@ def run_to_target(
     """
     t0 = time.perf_counter()
     names = target.names(workload)
-    cap = _cap(workload, config, max_sims)
+    cap = _cap(config, max_sims)
     n_next = _first_size(workload, config, target, names, cap, cap_name)
     check_run(workload, n_next, config)
     plan = _Plan(workload, config, root)
@@ -234,7 +234,7 @@ def run_to_target(
             name: interval_quantile(target.confidence, degrees_of_freedom(workload, config, name)) * errors[name]
             for name in names
         }
-        ratio = max(halves[name] / target.tolerance(name, estimates[name]) for name in names)
+        ratio = target.shortfall(estimates, halves)
         log.debug("round %d: n=%d, half-width / tolerance = %.3g", rounds, plan.n, ratio)
         if ratio <= 1:
             met = True

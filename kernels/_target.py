@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -93,6 +94,19 @@ class Target:
                 "give an atol for it"
             )
         return tol
+
+    def shortfall(self, estimates: Mapping[str, float], half_widths: Mapping[str, float]) -> float:
+        """The largest half-width / tolerance ratio over the estimates in ``half_widths`` (<= 1: met)."""
+        return max(half / self.tolerance(name, estimates[name]) for name, half in half_widths.items())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Target:
+        """Rebuild a target from :meth:`to_dict` output (JSON lists become tuples); unknown keys are an error."""
+        known = {"atol", "rtol", "estimate", "confidence"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown Target field(s) {unknown}; known fields are {sorted(known)}")
+        return cls(**data)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
         """The target as a JSON-safe dict (``Target(**d)`` rebuilds it)."""

@@ -6,7 +6,7 @@ best pairings are run to the target side by side (see :mod:`autotune.accuracy._t
 """
 
 from ._errors import ErrorModel, Estimator, estimators_for, fit_error_model, pilot_choice
-from ._tune import Finalist, TargetReport, target_key, tune_to_target
+from ._tune import TARGET_KEY_SIMS, Finalist, TargetReport, target_key, tune_to_target
 
-__all__ = ["ErrorModel", "Estimator", "Finalist", "TargetReport", "estimators_for", "fit_error_model",
-           "pilot_choice", "target_key", "tune_to_target"]
+__all__ = ["TARGET_KEY_SIMS", "ErrorModel", "Estimator", "Finalist", "TargetReport", "estimators_for",
+           "fit_error_model", "pilot_choice", "target_key", "tune_to_target"]

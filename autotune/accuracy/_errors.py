@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import Config, Portfolio, Target, Workload
+from kernels import Config, Portfolio, Target, Workload, simulate
+from kernels._estimators import tail_levels
 from kernels._results import degrees_of_freedom
 from kernels._target import interval_quantile
 
@@ -133,10 +134,8 @@ def pilot_choice(workload: Workload, target: Target, *, seed: int = 0,
     the Monte Carlo rate 1/2, a conservative guess from one size), and its time per simulation the
     cost. Returns ``(estimator, predicted simulations, {estimator: predicted seconds})``.
     """
-    from kernels import simulate
-
     names = target.names(workload)
-    levels = [float(x.split("_", 1)[1]) for x in names if x.startswith(("VaR_", "TVaR_"))]
+    levels = tail_levels(names)
     n = max([QUICK_PILOT_SIMS, *(math.ceil(QUICK_PILOT_TAIL / (1 - p)) for p in levels)])
     predicted: dict[Estimator, float] = {}
     sims: dict[Estimator, float] = {}

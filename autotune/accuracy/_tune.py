@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kernels import Config, Target, TargetNotMetWarning, Workload, simulate, workload_kind
+from kernels._estimators import tail_levels
 from kernels._sequential import DEFAULT_MAX_SIMS, MIN_TAIL_SIMS, PILOT_POINTS, PILOT_SIMS
 
 from .._errors import TuningError
@@ -42,7 +43,7 @@ from ..storage import ResultsLog, Storage
 from ..storage._storage import TARGET_SAMPLER
 from ._errors import ErrorModel, Estimator, estimators_for, fit_error_model
 
-__all__ = ["Finalist", "TargetReport", "target_key", "tune_to_target"]
+__all__ = ["TARGET_KEY_SIMS", "Finalist", "TargetReport", "target_key", "tune_to_target"]
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class TargetReport:
 
 def _pilot_sizes(workload: Workload, names: Sequence[str], estimator: Estimator, scrambles: int) -> list[int]:
     n = PILOT_POINTS * scrambles * 4 if estimator.qmc else PILOT_SIMS
-    levels = [float(x.split("_", 1)[1]) for x in names if x.startswith(("VaR_", "TVaR_"))]
+    levels = tail_levels(names)
     if levels:
         n = max(n, 4 * math.ceil(MIN_TAIL_SIMS / (1 - max(levels))))
     if estimator.qmc:
@@ -181,9 +182,13 @@ def _pilot_sizes(workload: Workload, names: Sequence[str], estimator: Estimator,
     return [n]
 
 
+#: Sessions tuned for a target have no one ``n_sims``: they are stored under the workload's key at this size.
+TARGET_KEY_SIMS = PILOT_SIMS
+
+
 def target_key(workload: Workload) -> str:
-    """The workload key under which sessions tuned for a target are stored (they have no one ``n_sims``)."""
-    return workload_features(workload, PILOT_SIMS).key
+    """The workload key under which sessions tuned for a target are stored."""
+    return workload_features(workload, TARGET_KEY_SIMS).key
 
 
 class _TargetSession:
@@ -194,7 +199,7 @@ class _TargetSession:
         self.names = target.names(workload)
         self.machine = machine_fingerprint()
         self.log = ResultsLog(store, self.machine)
-        features = workload_features(workload, PILOT_SIMS)
+        features = workload_features(workload, TARGET_KEY_SIMS)
         self.key = features.key
         self.log.register_workload(features)
         self.session_id = store.create_session(self.machine.machine_id, self.key, n_sims=cap,
@@ -255,7 +260,7 @@ class _TargetSession:
                                             error=f"{type(exc).__name__}: {exc}"))
                     continue
                 wall = time.perf_counter() - start
-                ratio = max(res.half_widths[n] / self.target.tolerance(n, res.estimates[n]) for n in self.names)
+                ratio = self.target.shortfall(res.estimates, res.half_widths)
                 if rnd:
                     samples[config].append((wall, res.n_sims, ratio))
                     self.record(Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=res.n_sims,

@@ -60,6 +60,9 @@ class WorkloadState:
     explored: int = 0
     drifted: int = 0
     ran: set[Config] = field(default_factory=set)  # configs this process has run on this workload
+    # Runs to a target (the state at accuracy.TARGET_KEY_SIMS): per target, read or measured once per process.
+    target_cache: dict[Any, CacheEntry | None] = field(default_factory=dict)
+    pilots: dict[Any, Any] = field(default_factory=dict)  # target -> accuracy.pilot_choice(...)
 
 
 @dataclass
@@ -80,7 +83,6 @@ class Runtime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     recorder: Recorder | None = None
     retraining: bool = False
-    pilots: dict[tuple[Workload, Any], Any] = field(default_factory=dict)  # (workload, target) -> pilot choice
 
     def open(self) -> Storage | None:
         """The store, opened on first use; None (and ``error`` set) when it cannot be used."""
@@ -119,6 +121,19 @@ class Runtime:
                     state.cache = None
             state.cache_loaded = True
         return state.cache
+
+    def target_cache_entry(self, state: WorkloadState, target: Any) -> CacheEntry | None:
+        """The best of the latest session tuned for ``target`` (read from the store once per process)."""
+        if target not in state.target_cache and self.open() is not None:
+            found = self.store.best_tuned(self.fingerprint().machine_id, state.features.key, target=target.to_dict())
+            entry = None
+            if found is not None:
+                try:
+                    entry = CacheEntry(found[0], Config.from_dict(found[1]), found[2])
+                except ValueError:  # a config this version cannot use
+                    entry = None
+            state.target_cache[target] = entry
+        return state.target_cache.get(target)
 
     def candidates(self, state: WorkloadState, workload: Workload, n_sims: int) -> list[Config]:
         if state.candidates is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -16,6 +15,8 @@ import numpy as np
 from kernels import MAX_SIMS, Config, SimulationResult, Target, Workload, check_int, simulate, workload_kind
 
 from .._outcome import Outcome
+from ..accuracy import TARGET_KEY_SIMS, pilot_choice
+from ..features import workload_features
 from ..measure import Measurement
 from ..space import search_space
 from ._runtime import Runtime, WorkloadState, runtime
@@ -259,8 +260,8 @@ def predict_config(
     """
     started = time.perf_counter()
     if target is not None:
-        rt = _check_target(workload, target, n_sims, policy, calls, storage)
-        source, config, predicted, sims, note = _decide_target_safely(rt, workload, target, policy)
+        rt, state = _check_target(workload, target, n_sims, policy, calls, storage)
+        source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
         return Decision(source=source, config=config, predicted_s=predicted, measured_s=None, model_version=None,
                         uncertainty=None, overhead_s=time.perf_counter() - started, note=note, target=target,
                         predicted_sims=sims)
@@ -282,42 +283,40 @@ def _timed(workload: Workload, n_sims: int, config: Config, seed: int | None) ->
 
 
 def _check_target(workload: Workload, target: Target, cap: int | None, policy: str, calls: int | None,
-                  storage: str | None) -> Runtime:
+                  storage: str | None) -> tuple[Runtime, WorkloadState]:
+    """Check a run to a target's arguments; the runtime, and the workload's state for runs to a target."""
     if not isinstance(target, Target):
         raise ValueError(f"target must be a kernels.Target or None, got {type(target).__name__}")
     target.names(workload)
     if cap is not None:
         check_int("", "n_sims", cap, low=2, high=MAX_SIMS)
-    return _prepare(workload, 2, policy, calls, storage)[2]
+    _, _, rt, state = _prepare(workload, TARGET_KEY_SIMS, policy, calls, storage)
+    return rt, state
 
 
-def _decide_target_safely(rt: Runtime, workload: Workload, target: Target,
+def _decide_target_safely(rt: Runtime, state: WorkloadState, workload: Workload, target: Target,
                           policy: str) -> tuple[str, Config, float | None, float | None, str | None]:
     if policy == "default":
         return "default", Config(), None, None, None
     try:
-        return _decide_target(rt, workload, target, policy)
+        return _decide_target(rt, state, workload, target, policy)
     except Exception as exc:  # deciding must never cost the user the result
         return "default", Config(), None, None, f"decision failed: {exc}"
 
 
-def _decide_target(rt: Runtime, workload: Workload, target: Target,
+def _decide_target(rt: Runtime, state: WorkloadState, workload: Workload, target: Target,
                    policy: str) -> tuple[str, Config, float | None, float | None, str | None]:
     """(source, config, predicted_s, predicted_sims, note) for a run to ``target``."""
-    from ..accuracy import pilot_choice, target_key
-
     notes = []
-    if policy in ("auto", "exploit", "cache") and rt.open() is not None:
-        found = rt.store.best_tuned(rt.fingerprint().machine_id, target_key(workload), target=target.to_dict())
-        if found is not None:
-            with contextlib.suppress(ValueError):  # a config this version cannot use
-                return "cache", Config.from_dict(found[1]), found[2], None, None
+    if policy in ("auto", "exploit", "cache"):
+        entry = rt.target_cache_entry(state, target)
+        if entry is not None:
+            return "cache", entry.config, entry.best_time_s, None, None
         notes.append("no session tuned for this target on this machine")
     if policy in ("auto", "exploit", "model"):
-        key = (workload, target)
-        if key not in rt.pilots:  # once per workload and target in this process
-            rt.pilots[key] = pilot_choice(workload, target)
-        estimator, sims, predicted = rt.pilots[key]
+        if target not in state.pilots:  # once per workload and target in this process
+            state.pilots[target] = pilot_choice(workload, target)
+        estimator, sims, predicted = state.pilots[target]
         config = estimator.apply(Config())
         model = rt.current_model() if rt.open() is not None else None
         if model is not None:
@@ -331,8 +330,8 @@ def _decide_target(rt: Runtime, workload: Workload, target: Target,
 
 def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
                policy: str, calls: int | None, record: bool, started: float) -> TunedResult:
-    rt = _check_target(workload, target, cap, policy, calls, storage)
-    source, config, predicted, sims, note = _decide_target_safely(rt, workload, target, policy)
+    rt, state = _check_target(workload, target, cap, policy, calls, storage)
+    source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
     decided = time.perf_counter()
     start = time.perf_counter()
     try:
@@ -347,13 +346,15 @@ def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | 
         result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
     measured = time.perf_counter() - start
     if record:
-        state = rt.workload(workload, result.n_sims)
+        # A run's size varies from call to call: the row is keyed at the size it ran, while first calls
+        # (compile, pools) are tracked per workload, whatever the size.
         first = config not in state.ran
         state.ran.add(config)
-        rt.record(state, Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=result.n_sims,
-                                     first_call_s=measured if first else None,
-                                     steady_s=None if first else measured, samples=() if first else (measured,),
-                                     estimates=result.estimates, standard_errors=result.standard_errors))
+        rt.record(WorkloadState(workload_features(workload, result.n_sims)),
+                  Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=result.n_sims,
+                              first_call_s=measured if first else None, steady_s=None if first else measured,
+                              samples=() if first else (measured,), estimates=result.estimates,
+                              standard_errors=result.standard_errors))
     decision = Decision(source=source, config=config, predicted_s=predicted, measured_s=measured,
                         model_version=None, uncertainty=None, overhead_s=decided - started, note=note,
                         target=target, predicted_sims=sims)

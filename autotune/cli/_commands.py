@@ -94,7 +94,7 @@ def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[Suite
 def _size(r: dict[str, Any]) -> str:
     """``n_sims`` of a fixed-size report, the target of a target report."""
     if r.get("target"):
-        return Target(**{k: tuple(v) if isinstance(v, list) else v for k, v in r["target"].items()}).label()
+        return Target.from_dict(r["target"]).label()
     return f"{r['n_sims']:,}"
 
 

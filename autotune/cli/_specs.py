@@ -230,9 +230,7 @@ def _target(raw: Any, where: str) -> Target:
     unknown = sorted(set(raw) - set(_TARGET_FIELDS))
     if unknown:
         raise SpecError(f"{where}: unknown fields {unknown}; allowed: {list(_TARGET_FIELDS)}")
-    params = dict(raw)
-    if isinstance(params.get("estimate"), list):
-        params["estimate"] = tuple(params["estimate"])
+    params = dict(raw)  # Target takes a list of estimates as a tuple
     for key in ("atol", "rtol", "confidence"):
         if _is_number(params.get(key)):
             params[key] = float(params[key])

@@ -199,7 +199,7 @@ def _to_target(data: _Data) -> _Section:
         row = data.store.tuning_session(sid)
         report = row.report if row is not None and isinstance(row.report, dict) else {}
         try:
-            target = Target(**{k: tuple(v) if isinstance(v, list) else v for k, v in report["target"].items()})
+            target = Target.from_dict(report["target"])
             best, default = float(report["best_time_s"]), report.get("default_time_s")
             config = Config.from_dict(report["best_config"])
         except (KeyError, TypeError, ValueError, AttributeError):
