@@ -51,7 +51,7 @@ from ._limits import MAX_CHUNKS, MAX_QMC_POINTS, MAX_SIMS
 from ._resources import check_run
 from ._results import SimulationResult, Timing, degrees_of_freedom
 from ._target import Target, TargetNotMetWarning, interval_quantile
-from ._workloads import Portfolio, Workload
+from ._workloads import Workload
 
 __all__ = ["DEFAULT_MAX_SIMS", "run_to_target"]
 
@@ -202,7 +202,6 @@ def run_to_target(
     n_next = _first_size(workload, config, target, names, cap, cap_name)
     check_run(workload, n_next, config)
     plan = _Plan(workload, config, root)
-    parts: list[np.ndarray] = []
     buffer = np.empty(0)
     overhead = 0.0
     rounds = 0
@@ -224,11 +223,8 @@ def run_to_target(
         part = _executors.run_chunks(workload, used, local, n_batch, lambda b: np.array(b, dtype=np.float64))
         plan.commit(local)
         rounds += 1
-        if isinstance(workload, Portfolio):
-            buffer = part if not buffer.size else np.concatenate([buffer, part])
-        else:
-            parts.append(part)
-            buffer = np.concatenate(parts) if len(parts) > 1 else part
+        # Losses (portfolios) or statistics rows (options) of every batch so far, in plan order.
+        buffer = part if not buffer.size else np.concatenate([buffer, part])
         estimates, errors = reduce(workload, buffer, plan.chunks, config)
         halves = {
             name: interval_quantile(target.confidence, degrees_of_freedom(workload, config, name)) * errors[name]
