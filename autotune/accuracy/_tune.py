@@ -327,7 +327,7 @@ def tune_to_target(
                    in candidates.items() if p is not None and p > limit]
         finalists = session.final_check(runnable, seed=options.seed if seed is None else seed) + skipped
         # Only runs that met the target count: a config capped by max_sims stops early and looks fast.
-        done = [f for f in finalists if f.measured_s is not None and f.half_width is not None and f.half_width <= 1]
+        done = [f for f in finalists if f.half_width is not None and f.half_width <= 1]
         if not done:
             raise TuningError(f"no config reached {target.label()} within max_sims={cap} in the final check; "
                               "raise n_sims (the cap) or loosen the target")
