@@ -21,18 +21,21 @@ Statistics are the Monte Carlo estimates' definitions applied to the distributio
 aliasing error (probability beyond the grid's extent ``X = n h`` wraps around to small losses),
 not a statistical one. Each round computes three grids, ``(h, X)``, ``(h/2, X)`` and ``(h, 2X)``,
 reports the ``(h/2, X)`` answer, and estimates its error for each statistic as
-``|q(h/2, X) - q(h, X)| + |q(h, 2X) - q(h, X)|``: the change from halving the step (which
+``|q(h/2, X) - q(h, X)| + 2 |q(h, 2X) - q(h, X)|``: the change from halving the step (which
 over-states the finer grid's discretisation error, by about 2x for first-order and 4x for
-second-order convergence) plus the change from doubling the extent (the aliasing measured), plus a
-float64 roundoff floor (:data:`ROUNDOFF`). A VaR's estimate is at least the step ``h/2``. The first
+second-order convergence) plus twice the change from doubling the extent (the aliasing measured;
+twice, so that tails as heavy as a Pareto of shape 1 are covered, :data:`ALIAS_FACTOR`), plus a
+float64 roundoff floor (:data:`ROUNDOFF`). A VaR's estimate is at least two steps of the finer grid, ``h``. The first
 step is chosen to divide the limits and aggregate deductibles where they have a common unit (round
-numbers do), so that the atoms at the limits lie on the grid; an atom off the grid is split between
-its neighbours, which keeps the mean but moves tail statistics by up to a step.
+numbers do), so that the atoms at the limits lie on the grid. Where they have none, an atom off the
+grid is split between its neighbours, which keeps the mean but moves each policy's (or claim's)
+value by up to a step and can escape the comparison of nested grids; VaR and TVaR estimates then
+add that many steps (see :func:`_first_grid`).
 
 This is an *error estimate*, deterministic and without a confidence level; a target's
 ``confidence`` does not apply to it. Rounds go on, the step
-halved as often as the discretisation part projects (first order, conservatively) and the
-extent doubled when the aliasing part is over half the tolerance, until every named statistic
+halved as often as the discretisation part projects (first order, conservatively), or, in a round
+where the aliasing part is over half the tolerance, only the extent doubled, until every named statistic
 is within its tolerance, the grid reaches the caller's cap (``target_met=False``), or the next
 grid would be over :data:`MAX_FFT_POINTS` or the memory limit (:class:`GridTooLargeError`).
 
@@ -54,7 +57,7 @@ import scipy.fft
 
 from ._analytic import compound_moments
 from ._discretise import DISCRETISATIONS, discretise_layer
-from ._estimators import estimate_names
+from ._estimators import estimate_names, vector_dot
 from ._resources import memory_limit
 from ._results import Grid, SimulationResult, Timing
 from ._target import Target, TargetNotMetWarning
@@ -81,9 +84,16 @@ BYTES_PER_POINT = 160
 """Work memory per grid point: the discretisation's temporaries, transforms and the distribution."""
 INITIAL_SPREAD = 8.0
 """The first grid reaches the mean loss plus this many standard deviations."""
-ROUNDOFF = 1e-11
+ROUNDOFF = 1e-10
 """Relative floor of every error estimate (of the larger of the value and the mean loss): float64
 transforms of many points round to about this."""
+CDF_SLACK = 1e-12
+"""A VaR is the first grid loss whose distribution function is within this of the level."""
+ALIAS_FACTOR = 2.0
+"""The aliasing estimate is this times the change from doubling the extent: exact for a tail whose mass
+beyond the extent halves when the extent doubles (a Pareto of shape 1), conservative for lighter ones."""
+MAX_ALIGNED_POINTS = 2**21
+"""Most points of a first grid whose step is shrunk to put every limit on the grid."""
 ZERO_REFINEMENTS = 8
 """Times the step is halved while an estimate with only a relative tolerance is 0, before its
 target is declared impossible (``Target.tolerance``'s error)."""
@@ -113,13 +123,14 @@ class AggregateDistribution:
     def estimates(self, levels: Sequence[float]) -> dict[str, float]:
         """``mean``, ``std``, ``VaR_<p>`` and ``TVaR_<p>`` (the Monte Carlo estimates' definitions)."""
         pmf, x = self.pmf, self.losses
-        mean = float(pmf @ x)
-        out = {"mean": mean, "std": math.sqrt(max(float(pmf @ (x - mean) ** 2), 0.0))}
+        mean = vector_dot(pmf, x)
+        out = {"mean": mean, "std": math.sqrt(max(vector_dot(pmf, (x - mean) ** 2), 0.0))}
         cdf = np.cumsum(pmf)
         for p in levels:
-            k = min(int(np.searchsorted(cdf, p)), pmf.size - 1)
+            # The slack keeps float64 round-off in the cumulative sum from moving a VaR that sits on an atom.
+            k = min(int(np.searchsorted(cdf, p - CDF_SLACK)), pmf.size - 1)
             var = float(x[k])
-            excess = float(pmf[k + 1 :] @ (x[k + 1 :] - var))
+            excess = vector_dot(pmf[k + 1 :], x[k + 1 :] - var)
             out[f"VaR_{p:g}"] = var
             out[f"TVaR_{p:g}"] = var + excess / (1 - p)
         return out
@@ -206,7 +217,8 @@ def _initial_extent(portfolio: Portfolio) -> float:
             mean, var = mean + m, var + v
         else:
             heavy += g.loss_ceiling()
-    extent = mean + INITIAL_SPREAD * math.sqrt(var) + heavy
+    largest = max((g.terms.limit for g in portfolio.groups if math.isfinite(g.terms.limit)), default=0.0)
+    extent = max(mean + INITIAL_SPREAD * math.sqrt(var) + heavy, 1.25 * largest)
     capped = sum(g.n_policies * g.terms.aggregate_limit for g in portfolio.groups)
     extent = min(extent, 1.01 * capped)
     return extent if extent > 0 else 1.0
@@ -223,12 +235,30 @@ def _term_unit(portfolio: Portfolio) -> float:
     return unit * ALIGN_RESOLUTION
 
 
-def _first_step(portfolio: Portfolio, points: int) -> float:
-    """The first grid's step: the extent over ``points``, shrunk to divide the limits where it can, so
-    that their atoms lie on the grid (and stay there as the step is halved)."""
-    step = _initial_extent(portfolio) / points
+def _first_grid(portfolio: Portfolio, points: int) -> tuple[float, int, float]:
+    """The first grid's ``(step, points, off_grid)``.
+
+    The step divides the limits and aggregate deductibles where they have a common unit (round
+    numbers do), so that their atoms lie on the grid and stay there as the step is halved: it is
+    the extent over ``points`` shrunk to a divisor of the unit, or the unit itself (with more points)
+    when that needs at most ``MAX_ALIGNED_POINTS``. Otherwise ``off_grid`` is the most steps an off-grid
+    atom's linear split can move a tail statistic: one per policy with aggregate terms, and one per
+    plausible claim (mean + 10 sd + 10) of a group with a per-occurrence limit.
+    """
+    extent = _initial_extent(portfolio)
+    step = extent / points
     unit = _term_unit(portfolio)
-    return unit / math.ceil(unit / step) if unit >= step else step
+    if unit == 0 or unit >= step:
+        return (unit / math.ceil(unit / step) if unit else step), points, 0.0
+    if extent / unit <= MAX_ALIGNED_POINTS:
+        return unit, 1 << max(math.ceil(math.log2(extent / unit)), 1), 0.0
+    off = 0.0
+    for g in portfolio.groups:
+        if g.terms.has_aggregate_terms:
+            off += g.n_policies
+        if math.isfinite(g.terms.limit):
+            off += g.expected_claims() + 10 * math.sqrt(g.n_policies * g.frequency.var()) + 10
+    return step, points, off
 
 
 def _check_grid(portfolio: Portfolio, target: Target, step: float, points: int) -> None:
@@ -261,7 +291,9 @@ def run_fft(
         return dist.estimates(levels)
 
     points = INITIAL_POINTS if cap is None else max(8, min(INITIAL_POINTS, 1 << (cap.bit_length() - 2)))
-    step = _first_step(portfolio, points)
+    step, points, off_grid = _first_grid(portfolio, points)
+    if cap is not None and 2 * points > cap:
+        step, points = step * points / (cap // 2), cap // 2
     base = compute(step, points)
     wanted = target if target is not None else Target(
         rtol=DEFAULT_FFT_RTOL, atol=DEFAULT_FFT_RTOL * max(abs(base["mean"]), 1e-300), estimate=all_names)
@@ -272,9 +304,11 @@ def run_fft(
         fine, wide = compute(step / 2, 2 * points), compute(step, 2 * points)
         disc = {n: abs(fine[n] - base[n]) for n in all_names}
         for n in all_names:
-            if n.startswith("VaR_"):
-                disc[n] = max(disc[n], step / 2)
-        alias = {n: abs(wide[n] - base[n]) for n in all_names}
+            if n.startswith("VaR_"):  # a grid VaR is off by up to a step or two, even where two grids agree
+                disc[n] = max(disc[n], step)
+            if n.startswith(("VaR_", "TVaR_")):
+                disc[n] += off_grid * step / 2
+        alias = {n: ALIAS_FACTOR * abs(wide[n] - base[n]) for n in all_names}
         floor = ROUNDOFF * abs(fine["mean"])
         bounds = {n: disc[n] + alias[n] + max(floor, ROUNDOFF * abs(fine[n])) for n in all_names}
         zero = [n for n in names if fine[n] == 0 and not wanted.atol]
@@ -291,6 +325,8 @@ def run_fft(
             halvings = max(max(0, math.ceil(math.log2(disc[n] / (tol[n] / 2)))) if disc[n] > tol[n] / 2 else 0
                            for n in names)
         grow = any(alias[n] > tol[n] / 2 for n in names)
+        if grow:  # an extent too short distorts the step's estimate as well: grow first, refine after
+            halvings = 0
         new_step = step / 2**halvings
         new_points = points * 2**halvings * (2 if grow else 1)
         if cap is not None and 2 * new_points > cap:

@@ -213,10 +213,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.append({"name": entry.name, "n_sims": result.n_sims, "estimates": dict(result.estimates),
                     "half_widths": dict(result.half_widths), "target_met": result.target_met,
                     "standard_errors": dict(result.standard_errors), "decision": _decision_dict(d),
+                    "error_bounds": dict(result.error_bounds),
+                    "grid": None if result.grid is None else {"step": result.grid.step, "points": result.grid.points},
                     "timing": {"overhead_s": result.timing.overhead_s, "compute_s": result.timing.compute_s,
                                "total_s": result.timing.total_s}})
-        size = (f"to {entry.target.label()}: {'met' if result.target_met else 'NOT met'} with n_sims="
-                f"{result.n_sims:,}" if entry.target is not None else f"n_sims={entry.n_sims:,}")
+        used = (f"an FFT grid of {result.n_sims:,} points" if result.grid is not None
+                else f"n_sims={result.n_sims:,}")
+        size = (f"to {entry.target.label()}: {'met' if result.target_met else 'NOT met'} with {used}"
+                if entry.target is not None else f"n_sims={entry.n_sims:,}")
         text += [f"{entry.name} ({size})", estimates_table(result),
                  f"decision: {d.source} -> {d.config.label()}; predicted {fmt_seconds(d.predicted_s)}, "
                  f"measured {fmt_seconds(d.measured_s)} (+{fmt_seconds(result.timing.overhead_s)} one-off); "

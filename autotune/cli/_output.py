@@ -67,9 +67,11 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def estimates_table(result: SimulationResult) -> str:
-    """Each estimate with its standard error."""
+    """Each estimate with its standard error (an FFT run's: its error estimate)."""
+    errors, header = ((result.error_bounds, "error estimate") if result.grid is not None
+                      else (result.standard_errors, "std error"))
     rows = []
     for name, value in result.estimates.items():
-        se = result.standard_errors.get(name)
+        se = errors.get(name)
         rows.append((name, f"{value:.6g}", "-" if se is None else f"{se:.3g}"))
-    return table(rows, ("estimate", "value", "std error"))
+    return table(rows, ("estimate", "value", header))

@@ -69,13 +69,14 @@ def test_run_predict_and_tune_honour_the_target(tmp_path):
     path.write_text(TARGET_SPEC)
     db = tmp_path / "results.db"
     predicted = json.loads(autotune("predict", str(path), "--json", db=db).stdout)
-    assert [p["source"] for p in predicted] == ["pilot", "pilot"]
+    assert [p["source"] for p in predicted] == ["pilot", "fft"]  # a portfolio tries the FFT method first
     assert predicted[0]["target"] == Target(atol=0.01).to_dict() and predicted[0]["predicted_sims"] > 0
     ran = json.loads(autotune("run", str(path), "--json", "--seed", "5", db=db).stdout)
     call, book = ran
     assert call["target_met"] and call["half_widths"]["price"] <= 0.01
     assert book["target_met"] and book["half_widths"]["TVaR_0.99"] <= 0.02 * book["estimates"]["TVaR_0.99"]
-    assert book["n_sims"] <= 400_000
+    assert book["decision"]["config"]["method"] == "fft" and book["grid"]["points"] == book["n_sims"]
+    assert book["error_bounds"]["TVaR_0.99"] == book["half_widths"]["TVaR_0.99"]
     tuned = autotune("tune", str(path), "--only", "call", "--budget-trials", "2", "--in-process", db=db).stdout
     assert "±0.01" in tuned and "target" in tuned
     again = json.loads(autotune("run", str(path), "--only", "call", "--json", db=db).stdout)
