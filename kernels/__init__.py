@@ -23,7 +23,8 @@ also in :mod:`kernels.backends`) and the argument checks (:func:`check_int`,
 
 from ._analytic import black_scholes, european_reference, geometric_asian_price, geometric_asian_reference
 from ._chunks import auto_chunk_size, bytes_per_sim
-from ._config import BACKENDS, EXECUTORS, PRECISIONS, Config
+from ._config import BACKENDS, DISCRETISATIONS, EXECUTORS, METHODS, PRECISIONS, Config
+from ._discretise import discretise_layer
 from ._distributions import (
     FREQUENCIES,
     SEVERITIES,
@@ -39,6 +40,7 @@ from ._distributions import (
     Weibull,
 )
 from ._executors import ExecutionError, shutdown_pools
+from ._fft import DEFAULT_FFT_RTOL, MAX_FFT_POINTS, AggregateDistribution, GridTooLargeError, aggregate_distribution
 from ._limits import (
     FLOAT32_LIMIT,
     MAX_BINOMIAL_TRIALS,
@@ -58,7 +60,7 @@ from ._limits import (
     MIN_PRICE,
 )
 from ._resources import MEMORY_LIMIT_ENV, estimate_memory, memory_limit, set_memory_limit
-from ._results import SimulationResult, Timing
+from ._results import Grid, SimulationResult, Timing
 from ._sequential import DEFAULT_MAX_SIMS
 from ._simulate import simulate
 from ._target import Target, TargetNotMetWarning
@@ -70,13 +72,16 @@ from .backends import registry as backend_registry
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_FFT_RTOL",
     "DEFAULT_MAX_SIMS",
+    "DISCRETISATIONS",
     "EXECUTORS",
     "FLOAT32_LIMIT",
     "FREQUENCIES",
     "MAX_BINOMIAL_TRIALS",
     "MAX_CHUNKS",
     "MAX_EXPECTED_CLAIMS",
+    "MAX_FFT_POINTS",
     "MAX_GROUPS",
     "MAX_LOSS",
     "MAX_MATURITY",
@@ -89,9 +94,11 @@ __all__ = [
     "MAX_TOTAL_VOLATILITY",
     "MAX_WORKERS",
     "MEMORY_LIMIT_ENV",
+    "METHODS",
     "MIN_PRICE",
     "PRECISIONS",
     "SEVERITIES",
+    "AggregateDistribution",
     "AsianOption",
     "BackendUnavailableError",
     "Binomial",
@@ -101,6 +108,8 @@ __all__ = [
     "Exponential",
     "Frequency",
     "Gamma",
+    "Grid",
+    "GridTooLargeError",
     "Lognormal",
     "NegativeBinomial",
     "Pareto",
@@ -116,6 +125,7 @@ __all__ = [
     "Weibull",
     "Workload",
     "adopt_backend_registry",
+    "aggregate_distribution",
     "auto_chunk_size",
     "backend_names",
     "backend_registry",
@@ -124,6 +134,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_real",
+    "discretise_layer",
     "estimate_memory",
     "european_reference",
     "geometric_asian_price",

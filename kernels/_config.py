@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._chunks import count_chunks
+from ._discretise import DISCRETISATIONS
 from ._limits import MAX_CHUNKS, MAX_QMC_POINTS, MAX_QMC_SCRAMBLES, MAX_SIMS, MAX_WORKERS
 from ._validation import check_choice, check_int
 from ._workloads import Portfolio
 from .backends._registry import BUILTIN_BACKENDS, backend_names
 
-__all__ = ["BACKENDS", "EXECUTORS", "PRECISIONS", "Config"]
+__all__ = ["BACKENDS", "DISCRETISATIONS", "EXECUTORS", "METHODS", "PRECISIONS", "Config"]
 
 BACKENDS: tuple[str, ...] = BUILTIN_BACKENDS
 """The built-in backends (``Config.backend`` also accepts backends registered later)."""
@@ -20,6 +21,10 @@ EXECUTORS: tuple[str, ...] = ("serial", "threads", "processes")
 """Values of ``Config.executor``."""
 PRECISIONS: tuple[str, ...] = ("float64", "float32")
 """Values of ``Config.precision``."""
+METHODS: tuple[str, ...] = ("mc", "fft")
+"""Values of ``Config.method``."""
+FFT_BACKENDS: tuple[str, ...] = ("numpy", "jax")
+"""Backends with an FFT (``Config(method="fft")``)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,16 @@ class Config:
         control_variate: options only: the European price is corrected with the discounted
             terminal spot (mean ``S0 exp(-q T)``), the Asian price with the geometric-average
             Asian (closed form); the coefficient is estimated from the same run.
+        method: ``"mc"`` (Monte Carlo simulation) or ``"fft"`` (portfolios only: the aggregate
+            loss distribution on a grid, by the frequency's generating function applied to the
+            discretised severity's Fourier transform; see :mod:`kernels._fft`). FFT runs on the
+            ``numpy`` backend (scipy.fft) or ``jax``, in float64, in the calling thread; the
+            Monte Carlo knobs (workers, executor, chunk_size, qmc, antithetic, control_variate,
+            shared_memory) keep their defaults with it. Its error is a discretisation error
+            estimate, not a standard error.
+        discretisation: with ``method="fft"``, how severities are put on the grid: ``"moments"``
+            (local moment matching, mean-preserving; the default) or ``"rounding"`` (mass
+            dispersal); see :mod:`kernels._discretise`.
 
     Variance reduction (``qmc``, ``antithetic``, ``control_variate``) never changes what is
     estimated, only its standard error per simulation, so a tuner may change it like any
@@ -71,6 +86,8 @@ class Config:
     shared_memory: bool = False
     antithetic: bool = False
     control_variate: bool = False
+    method: str = "mc"
+    discretisation: str = "moments"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -95,6 +112,28 @@ class Config:
                 "Config.shared_memory=True needs executor='processes' "
                 f"(got executor={self.executor!r}); threads already share memory"
             )
+        set_(self, "method", check_choice("Config", "method", self.method, METHODS))
+        set_(self, "discretisation",
+             check_choice("Config", "discretisation", self.discretisation, DISCRETISATIONS))
+        if self.method == "fft":
+            self._check_fft()
+        elif self.discretisation != "moments":
+            raise ValueError(f"Config.discretisation={self.discretisation!r} applies to method='fft'; "
+                             "Monte Carlo (method='mc') draws severities without a grid")
+
+    def _check_fft(self) -> None:
+        if self.backend not in FFT_BACKENDS:
+            raise ValueError(f"Config.method='fft' runs on backend 'numpy' (scipy.fft) or 'jax', got "
+                             f"backend={self.backend!r}")
+        if self.precision != "float64":
+            raise ValueError("Config.method='fft' computes the distribution in float64 (float32 loses the far "
+                             f"tail's probabilities); got precision={self.precision!r}")
+        mc_only = {"workers": 1, "executor": "serial", "chunk_size": None, "qmc": False, "shared_memory": False,
+                   "antithetic": False, "control_variate": False}
+        for name, default in mc_only.items():
+            if getattr(self, name) != default:
+                raise ValueError(f"Config.{name}={getattr(self, name)!r} applies to Monte Carlo (method='mc'); "
+                                 f"with method='fft' leave it at {default!r}")
 
     def check_workload(self, workload: object) -> None:
         """Raise ``ValueError`` if this config has no estimator for ``workload``'s kind.
@@ -102,6 +141,9 @@ class Config:
         Antithetic pairs and control variates are defined for the option workloads; a
         portfolio's losses have neither (its variance reduction is ``qmc``).
         """
+        if self.method == "fft" and not isinstance(workload, Portfolio):
+            raise ValueError(f"Config.method='fft' computes a Portfolio's aggregate loss distribution; a "
+                             f"{type(workload).__name__} is priced by Monte Carlo (method='mc')")
         if isinstance(workload, Portfolio):
             for name in ("antithetic", "control_variate"):
                 if getattr(self, name):
@@ -154,7 +196,9 @@ class Config:
         return cls(**data)
 
     def label(self) -> str:
-        """A short human-readable description, e.g. ``numba/threads x2/f32/chunk=65536/qmc/cv``."""
+        """A short human-readable description, e.g. ``numba/threads x2/f32/chunk=65536/qmc/cv`` or ``fft/numpy``."""
+        if self.method == "fft":
+            return f"fft/{self.backend}" + ("/rounding" if self.discretisation == "rounding" else "")
         parts = [self.backend, f"{self.executor} x{self.workers}", "f32" if self.precision == "float32" else "f64"]
         parts.append(f"chunk={self.chunk_size}" if self.chunk_size else "chunk=auto")
         if self.qmc:

@@ -12,7 +12,7 @@ import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import stats
@@ -67,6 +67,14 @@ class Frequency(ABC):
     def scipy(self) -> stats.rv_discrete:
         """The frozen scipy distribution (used for inverse-CDF sampling)."""
 
+    @abstractmethod
+    def pgf(self, z: Any, xp: Any = np) -> Any:
+        """The probability generating function ``E[z**N]``, elementwise on a (complex) array.
+
+        ``xp`` is the array module (``numpy`` or ``jax.numpy``). Written with ``log1p``
+        around ``z = 1`` so that pooled counts of millions of policies keep their digits.
+        """
+
     def _check_mean(self, fields: str) -> None:
         if self.mean() > MAX_EXPECTED_CLAIMS:
             raise ValueError(
@@ -96,6 +104,12 @@ class Severity(ABC):
     def plausible_max(self) -> float:
         """The largest draw considered plausible: the quantile at ``1 - TAIL_PROBABILITY`` (maybe ``inf``)."""
         return _plausible_max(self)
+
+
+def _log1p(w: Any, xp: Any) -> Any:
+    """``log(1 + w)`` for complex ``w``, accurate near 0 (numpy's complex ``log1p`` is ``log(1 + w)``)."""
+    x, y = xp.real(w), xp.imag(w)
+    return 0.5 * xp.log1p(x * (2 + x) + y * y) + 1j * xp.arctan2(y, 1 + x)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -130,6 +144,10 @@ class Poisson(Frequency):
 
     def scipy(self) -> stats.rv_discrete:
         return stats.poisson(self.lam)
+
+    def pgf(self, z: Any, xp: Any = np) -> Any:
+        # exp(lam (z - 1))
+        return xp.exp(self.lam * (z - 1))
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,11 @@ class NegativeBinomial(Frequency):
     def scipy(self) -> stats.rv_discrete:
         return stats.nbinom(self.n, self.p)
 
+    def pgf(self, z: Any, xp: Any = np) -> Any:
+        # (p / (1 - (1 - p) z))**n = exp(-n log1p(-(1 - p) (z - 1) / p)); for |z| <= 1 the
+        # argument of the log has a positive real part, so the principal branch is the right one.
+        return xp.exp(-self.n * _log1p(-(1 - self.p) / self.p * (z - 1), xp))
+
 
 @dataclass(frozen=True)
 class Binomial(Frequency):
@@ -203,6 +226,10 @@ class Binomial(Frequency):
 
     def scipy(self) -> stats.rv_discrete:
         return stats.binom(self.n, self.p)
+
+    def pgf(self, z: Any, xp: Any = np) -> Any:
+        # (1 - p + p z)**n = exp(n log1p(p (z - 1))); n is an integer, so the log's branch does not matter.
+        return xp.exp(self.n * _log1p(self.p * (z - 1), xp))
 
 
 def _shape_scale(owner: str, shape: float, scale: float) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from ._estimators import replicate_based
 from ._target import Target, interval_quantile
 from ._workloads import Workload
 
-__all__ = ["SimulationResult", "Timing"]
+__all__ = ["Grid", "SimulationResult", "Timing"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class Timing:
     overhead_s: float
     compute_s: float
     total_s: float
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The grid of an FFT run (``Config(method="fft")``): losses ``0, step, ..., (points - 1) step``."""
+
+    step: float
+    points: int
+    discretisation: str
 
 
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
@@ -58,7 +67,13 @@ class SimulationResult:
         target_met: True when every named estimate met the target; False when the run
             stopped at its cap first (a :class:`TargetNotMetWarning` was issued); None
             without a target.
-        rounds: how many batches of simulations the run took (1 for a fixed ``n_sims``).
+        rounds: how many batches of simulations the run took (1 for a fixed ``n_sims``), or
+            for an FFT run how many rounds of grids.
+        error_bounds: for an FFT run (``Config(method="fft")``), name -> estimated error of every
+            estimate: a discretisation and aliasing error estimate, not a standard error (see
+            :mod:`kernels._fft`); empty for Monte Carlo.
+        grid: for an FFT run, the grid of the reported distribution; ``n_sims`` is then its
+            number of points. None for Monte Carlo.
     """
 
     estimates: Mapping[str, float]
@@ -72,8 +87,11 @@ class SimulationResult:
     half_widths: Mapping[str, float] = field(default_factory=dict)
     target_met: bool | None = None
     rounds: int = 1
+    error_bounds: Mapping[str, float] = field(default_factory=dict)
+    grid: Grid | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "error_bounds", _frozen(self.error_bounds))
         object.__setattr__(self, "estimates", _frozen(self.estimates))
         object.__setattr__(self, "standard_errors", _frozen(self.standard_errors))
         object.__setattr__(self, "half_widths", _frozen(self.half_widths))
@@ -87,7 +105,12 @@ class SimulationResult:
         return degrees_of_freedom(self.workload, self.config, name)
 
     def half_width(self, name: str, level: float = 0.95) -> float:
-        """Half-width of the two-sided ``level`` confidence interval of one estimate."""
+        """Half-width of the two-sided ``level`` confidence interval of one estimate.
+
+        For an FFT run, the estimate's error bound (:attr:`error_bounds`), whatever the level.
+        """
+        if name in self.error_bounds:
+            return self.error_bounds[name]
         if name not in self.standard_errors:
             raise KeyError(f"no standard error is known for {name!r}; known: {sorted(self.standard_errors)}")
         if not 0 < level < 1:
@@ -117,6 +140,9 @@ class SimulationResult:
             "half_widths": clean(self.half_widths),
             "target_met": self.target_met,
             "rounds": self.rounds,
+            "error_bounds": clean(self.error_bounds),
+            "grid": None if self.grid is None else {"step": self.grid.step, "points": self.grid.points,
+                                                    "discretisation": self.grid.discretisation},
         }
 
 

@@ -11,6 +11,7 @@ from . import _executors
 from ._chunks import plan_chunks
 from ._config import Config
 from ._estimators import reduce
+from ._fft import DEFAULT_FFT_RTOL, MAX_FFT_POINTS, run_fft
 from ._limits import MAX_SIMS
 from ._resources import check_run, resolve_chunk_size
 from ._results import SimulationResult, Timing
@@ -55,7 +56,12 @@ def simulate(
         max_sims: with a ``target``, the most simulations to run (default
             ``DEFAULT_MAX_SIMS``, 2**30); reaching it first returns the result with
             ``target_met=False`` and a :class:`TargetNotMetWarning`.
-        config: how to compute; ``None`` means ``Config()``, the default.
+        config: how to compute; ``None`` means ``Config()``, the default. With
+            ``Config(method="fft")`` (portfolios) the distribution is computed on a grid instead:
+            ``n_sims`` does not apply, ``max_sims`` (or ``n_sims`` with a target) caps the grid's
+            points, the result's ``n_sims`` is the grid's points and its ``error_bounds`` the
+            estimated errors (see :mod:`kernels._fft`); without a target the grid is chosen for
+            ``DEFAULT_FFT_RTOL``.
         seed: integer, ``SeedSequence`` or None (fresh entropy, reported in the result).
             The same seed, config and ``n_sims`` give identical results; with the numpy
             backend the same seed and ``chunk_size`` give identical results whatever the
@@ -80,6 +86,8 @@ def simulate(
     elif not isinstance(config, Config):
         raise ValueError(f"config must be a kernels.Config, got {type(config).__name__}")
     config.check_workload(workload)
+    if config.method == "fft":
+        return _fft_run(workload, n_sims, config, target, max_sims)
     if target is not None or max_sims is not None:
         return _to_target(workload, n_sims, config, seed, target, max_sims)
     if n_sims is None:
@@ -108,6 +116,27 @@ def simulate(
         workload=workload,
         seed_entropy=int(root.entropy) if isinstance(root.entropy, int) else 0,
     )
+
+
+def _fft_run(workload: Workload, n_sims: int | None, config: Config, target: Target | None,
+             max_sims: int | None) -> SimulationResult:
+    if n_sims is not None and target is None:
+        raise ValueError(
+            "n_sims does not apply to Config(method='fft'), which computes the loss distribution on a grid "
+            "chosen for an accuracy: pass target=kernels.Target(...), or nothing for the default accuracy "
+            f"(rtol {DEFAULT_FFT_RTOL:g} on every estimate); max_sims caps the grid's points"
+        )
+    if target is not None and not isinstance(target, Target):
+        raise ValueError(f"target must be a kernels.Target, got {type(target).__name__}")
+    if n_sims is not None and max_sims is not None:
+        raise ValueError("with a target, n_sims is the cap: pass n_sims or max_sims, not both")
+    cap = max_sims if max_sims is not None else n_sims
+    cap_name = "max_sims" if max_sims is not None else "n_sims"
+    if cap is not None:
+        cap = min(check_int("", cap_name, cap, low=16, high=MAX_SIMS), MAX_FFT_POINTS)
+    if target is not None:
+        target.names(workload)
+    return run_fft(workload, config, target, cap, cap_name)  # type: ignore[arg-type]
 
 
 def _to_target(

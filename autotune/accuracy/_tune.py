@@ -11,7 +11,12 @@ Time to a target factors into two parts that are measured apart:
   size the most promising estimator needs.
 
 The product predicts each pairing's time to the target, without measuring the whole cross
-product. The factorisation is then checked on the finalists: the best execution configs
+product. A portfolio also gets **the FFT method** (``Config(method="fft")``): it has no
+simulations to count, so it is run to the target directly (its error is a discretisation
+estimate); when it beats every estimator's predicted time on the default execution config by
+more than ``FFT_DECISIVE`` times, the execution configs are not tuned at all.
+
+The factorisation is then checked on the finalists: the best execution configs
 crossed with the best estimators (and the default config) run to the target for real, side by
 side, and the fastest measured run wins.
 """
@@ -30,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels import Config, Target, TargetNotMetWarning, Workload, simulate, workload_kind
+from kernels import MAX_FFT_POINTS, Config, Portfolio, Target, TargetNotMetWarning, Workload, simulate, workload_kind
 from kernels._estimators import tail_levels
 from kernels._sequential import DEFAULT_MAX_SIMS, MIN_TAIL_SIMS, PILOT_POINTS, PILOT_SIMS
 
@@ -58,6 +63,12 @@ TARGET_ROUNDS = 3
 #: Candidates predicted slower than both of these (seconds; times the best prediction) are not run
 #: in the final check.
 FINAL_RUN_LIMIT_S, FINAL_RUN_FACTOR = 30.0, 20.0
+#: An FFT run this many times faster than every estimator's predicted time on the default execution
+#: config ends the search: no execution config gains that much.
+FFT_DECISIVE = 100.0
+#: Timed runs of the FFT method to the target (after one untimed).
+FFT_PILOT_RUNS = 3
+FFT_CONFIG = Config(method="fft")
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,32 @@ class _TargetSession:
             raise TuningError("no estimator completed its pilot run; see the failed measurements in the database")
         return models, needed, per_sim
 
+    def fft_pilot(self) -> tuple[float, int] | None:
+        """A portfolio's FFT method run to the target: (median seconds, grid points), or None if it cannot
+        reach it (recorded as a failed measurement, with the reason)."""
+        if not isinstance(self.workload, Portfolio):
+            return None
+        times, res = [], None
+        try:
+            for i in range(FFT_PILOT_RUNS + 1):
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", TargetNotMetWarning)
+                    res = simulate(self.workload, config=FFT_CONFIG, target=self.target, max_sims=self.cap)
+                if i:
+                    times.append(time.perf_counter() - start)
+                if not res.target_met:
+                    raise TuningError(f"the grid reached the cap of {self.cap} points first")
+        except Exception as exc:
+            log.info("the FFT method cannot reach %s: %s", self.target.label(), exc)
+            self.record(Measurement(config=FFT_CONFIG, outcome=Outcome.FAILED, n_sims=min(self.cap, MAX_FFT_POINTS),
+                                    error=f"{type(exc).__name__}: {exc}"))
+            return None
+        seconds = statistics.median(times)
+        self.record(Measurement(config=FFT_CONFIG, outcome=Outcome.COMPLETE, n_sims=res.n_sims, steady_s=seconds,
+                                samples=tuple(times), estimates=dict(res.estimates), standard_errors={}))
+        return seconds, res.n_sims
+
     def final_check(self, candidates: list[tuple[Config, float | None, float | None]], seed: int) -> list[Finalist]:
         """Run each candidate to the target, side by side, ``TARGET_ROUNDS`` times after a warm-up."""
         samples: dict[Config, list[tuple[float, int, float]]] = {c: [] for c, _, _ in candidates}
@@ -299,17 +336,27 @@ def tune_to_target(
     session = _TargetSession(workload, target, store, options, cap)
     try:
         models, needed, per_sim = session.pilot()
+        fft = session.fft_pilot()
         base = per_sim.get(Estimator())
         # Predicted seconds on the default execution config: simulations needed x seconds per simulation.
         ranked = sorted(needed, key=lambda e: needed[e] * per_sim[e])
-        n_exec = int(min(max(needed[ranked[0]], MIN_EXEC_SIMS), MAX_EXEC_SIMS))
-        exec_kwargs = dict(exec_tuning or {})
-        space = exec_kwargs.pop("space", None) or search_space(workload, n_exec, qmc=(False,))
-        execution = tune(workload, n_exec, storage=store, space=space, measure_options=options, seed=seed,
-                         **exec_kwargs)
-        exec_speed = {c: t / n_exec for c, t in execution.finalists}
-        default_speed = exec_speed.get(Config())
+        best_default_s = needed[ranked[0]] * per_sim[ranked[0]]
+        execution = None
+        exec_speed: dict[Config, float] = {}
+        if fft is not None and fft[0] * FFT_DECISIVE < best_default_s:
+            log.info("FFT reaches the target in %.3g s, under 1/%g of the best estimator's %.3g s: the execution "
+                     "configs are not tuned", fft[0], FFT_DECISIVE, best_default_s)
+        else:
+            n_exec = int(min(max(needed[ranked[0]], MIN_EXEC_SIMS), MAX_EXEC_SIMS))
+            exec_kwargs = dict(exec_tuning or {})
+            space = exec_kwargs.pop("space", None) or search_space(workload, n_exec, qmc=(False,))
+            execution = tune(workload, n_exec, storage=store, space=space, measure_options=options, seed=seed,
+                             **exec_kwargs)
+            exec_speed = {c: t / n_exec for c, t in execution.finalists}
+        default_speed = exec_speed.get(Config(), base)
         candidates: dict[Config, tuple[float | None, float | None]] = {}
+        if fft is not None:
+            candidates[FFT_CONFIG] = (float(fft[1]), fft[0])
         for cfg, speed in list(exec_speed.items())[:FINAL_EXEC]:
             for est in ranked[:FINAL_ESTIMATORS]:
                 scale = per_sim[est] / base if base else 1.0  # the estimator's own cost (pairs, Sobol points)

@@ -63,6 +63,7 @@ class WorkloadState:
     # Runs to a target (the state at accuracy.TARGET_KEY_SIMS): per target, read or measured once per process.
     target_cache: dict[Any, CacheEntry | None] = field(default_factory=dict)
     pilots: dict[Any, Any] = field(default_factory=dict)  # target -> accuracy.pilot_choice(...)
+    fft_missed: dict[Any, str] = field(default_factory=dict)  # target -> why the FFT try did not reach it
 
 
 @dataclass

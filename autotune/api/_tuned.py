@@ -12,7 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import MAX_SIMS, Config, SimulationResult, Target, Workload, check_int, simulate, workload_kind
+from kernels import (
+    MAX_SIMS,
+    BackendUnavailableError,
+    Config,
+    Portfolio,
+    SimulationResult,
+    Target,
+    TargetNotMetWarning,
+    Workload,
+    check_int,
+    simulate,
+    workload_kind,
+)
 
 from .._outcome import Outcome
 from ..accuracy import TARGET_KEY_SIMS, pilot_choice
@@ -26,6 +38,10 @@ __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simul
 log = logging.getLogger(__name__)
 
 POLICIES = ("auto", "exploit", "cache", "model", "default")
+#: A portfolio's first run to a target tries the FFT method within this many grid points (over its groups):
+#: about 0.1-0.5 s at most, and usually milliseconds; a miss is remembered for the process.
+FFT_TRY_POINTS = 2**20
+FFT_CONFIG = Config(method="fft")
 #: Explore when the model's uncertainty (std of log time across trees) exceeds this.
 EXPLORE_UNCERTAINTY = 0.35
 #: At most one call in this many explores, and at most ``EXPLORE_MAX`` explorations per workload and process.
@@ -56,7 +72,8 @@ class Decision:
         note: why a tier was skipped or a fallback happened, if so.
         target: with ``tuned_simulate(..., target=...)``, the precision asked for; the source may
             then also be ``"pilot"`` (the estimator with the least predicted time to the target,
-            from quick pilot runs of each).
+            from quick pilot runs of each) or, for a portfolio, ``"fft"`` (the FFT method reached
+            the target within ``fft_try_points`` grid points; a miss is noted and remembered).
         predicted_sims: with a target, the simulations the choice was expected to need.
     """
 
@@ -165,6 +182,8 @@ def tuned_simulate(
             the estimator (qmc, antithetic pairs, control variate) and the number of simulations
             are chosen for it, and ``n_sims``, if given, is the cap. Tiers: ``"cache"`` (a
             ``tune(workload, target=...)`` session for the same target on this machine), then
+            ``"fft"`` for a portfolio (the FFT method, tried first within ``fft_try_points`` grid
+            points: milliseconds when it reaches the target, a bounded try when it cannot), then
             ``"pilot"`` (quick pilots of each estimator pick the one with the least predicted time;
             the model, if any, picks its execution config), then ``"default"``.
         storage: SQLAlchemy URL of the results database (default: ``AUTOTUNE_STORAGE``, then
@@ -313,6 +332,10 @@ def _decide_target(rt: Runtime, state: WorkloadState, workload: Workload, target
         if entry is not None:
             return "cache", entry.config, entry.best_time_s, None, None
         notes.append("no session tuned for this target on this machine")
+        if isinstance(workload, Portfolio) and target not in state.fft_missed:
+            return "fft", FFT_CONFIG, None, None, "; ".join(notes)
+        if target in state.fft_missed:
+            notes.append(f"fft: {state.fft_missed[target]}")
     if policy in ("auto", "exploit", "model"):
         if target not in state.pilots:  # once per workload and target in this process
             state.pilots[target] = pilot_choice(workload, target)
@@ -328,14 +351,41 @@ def _decide_target(rt: Runtime, state: WorkloadState, workload: Workload, target
     return "default", Config(), None, None, "; ".join(notes) or None
 
 
+def fft_try_points(portfolio: Portfolio) -> int:
+    """The grid cap of ``tuned_simulate``'s FFT try: ``FFT_TRY_POINTS`` over the groups (each adds a transform)."""
+    return max(2**10, FFT_TRY_POINTS // len(portfolio.groups))
+
+
+def _try_fft(workload: Portfolio, target: Target, cap: int | None, state: WorkloadState) -> SimulationResult | None:
+    """A portfolio's FFT run to ``target`` within ``fft_try_points``; None (and remembered) if it misses."""
+    points = fft_try_points(workload) if cap is None else min(cap, fft_try_points(workload))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TargetNotMetWarning)
+            result = simulate(workload, config=FFT_CONFIG, target=target, max_sims=points)
+    except (ValueError, BackendUnavailableError) as exc:
+        state.fft_missed[target] = f"{type(exc).__name__}: {exc}"
+        return None
+    if not result.target_met:
+        state.fft_missed[target] = f"not within {points:,} grid points"
+        return None
+    return result
+
+
 def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
                policy: str, calls: int | None, record: bool, started: float) -> TunedResult:
     rt, state = _check_target(workload, target, cap, policy, calls, storage)
     source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
-    decided = time.perf_counter()
-    start = time.perf_counter()
+    decided = start = time.perf_counter()
+    result = None
+    if source == "fft":
+        result = _try_fft(workload, target, cap, state)
+        if result is None:  # the try counts as deciding; the Monte Carlo choice runs next
+            source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
+            decided = start = time.perf_counter()
     try:
-        result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
+        if result is None:
+            result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
     except Exception as exc:
         if config == Config():
             raise

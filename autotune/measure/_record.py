@@ -30,7 +30,8 @@ def new_uid() -> str:
 
 
 # Config knobs added after ids were first stored, with their defaults (see config_id).
-_ADDED_KNOBS: dict[str, Any] = {"antithetic": False, "control_variate": False}
+_ADDED_KNOBS: dict[str, Any] = {"antithetic": False, "control_variate": False, "method": "mc",
+                                 "discretisation": "moments"}
 _NO_DEFAULT = object()
 
 

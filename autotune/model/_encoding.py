@@ -29,7 +29,7 @@ __all__ = [
     "workload_row",
 ]
 
-FEATURE_SCHEMA_VERSION = 2
+FEATURE_SCHEMA_VERSION = 3
 """Version of the row layout; bump it whenever :func:`feature_names` or an encoding changes meaning,
 so that stored models trained on the old layout refuse to load (``ModelSchemaError``)."""
 
@@ -46,8 +46,10 @@ CONFIG_FEATURES: tuple[str, ...] = (
     "shared_memory",
     "antithetic",
     "control_variate",
+    "method_fft",
 )
-"""Config features, in order. Backends outside the built-in three get all-zero one-hot columns."""
+"""Config features, in order. Backends outside the built-in three get all-zero one-hot columns. With
+``method_fft`` the row's size is the FFT grid's points, not simulations."""
 
 _BACKEND_INDEX = {b: i for i, b in enumerate(BACKENDS)}
 _EXECUTOR_INDEX = {e: i for i, e in enumerate(EXECUTORS)}
@@ -126,11 +128,12 @@ def encode_configs(configs: Sequence[Config], workload: Any, n_sims: int, *,
         auto_chunk = auto_chunk_size(workload, n_sims)
     knobs = np.array(
         [(_BACKEND_INDEX.get(c.backend, -1), _EXECUTOR_INDEX[c.executor], c.workers, c.precision == "float32",
-          c.chunk_size or 0, c.qmc, c.qmc_scrambles, c.shared_memory, c.antithetic, c.control_variate)
+          c.chunk_size or 0, c.qmc, c.qmc_scrambles, c.shared_memory, c.antithetic, c.control_variate,
+          c.method == "fft")
          for c in configs],
         dtype=np.int64,
-    ).reshape(n, 10)
-    backend, executor, workers, f32, chunk, qmc, scrambles, shm, anti, cv = knobs.T
+    ).reshape(n, 11)
+    backend, executor, workers, f32, chunk, qmc, scrambles, shm, anti, cv, fft = knobs.T
     auto = chunk == 0
     # Resolved as kernels.simulate resolves it: capped at n_sims, and with QMC at one scramble's points.
     chunk = np.minimum(np.where(auto, auto_chunk, chunk), n_sims)
@@ -153,6 +156,7 @@ def encode_configs(configs: Sequence[Config], workload: Any, n_sims: int, *,
     out[:, col + 7] = shm
     out[:, col + 8] = anti
     out[:, col + 9] = cv
+    out[:, col + 10] = fft
     return out
 
 
