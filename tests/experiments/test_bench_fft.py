@@ -128,3 +128,12 @@ def test_the_quick_bench_writes_its_rows_and_the_peers_agree_with_ours(tmp_path)
     assert report["references"]["issue"]["mean_error"] < 1e-6
     assert report["mc"]["issue"]["speedup"] is not None and "groups_agg" not in report["mc"]
     assert report["ratios"][0]["gemact"]["search_over_ours_target"] > 0
+
+
+def test_oracle_grid_is_the_coarsest_grid_within_the_tolerance_of_the_reference() -> None:
+    def run(step: float, nodes: int) -> fp.PeerRun:  # error halves with each doubling: 1/nodes
+        return fp.PeerRun("fake", {"TVaR_0.99": 100.0 * (1 + 1.0 / nodes)}, 0.0, step, nodes, 1.0)
+
+    found, error = bf.oracle_grid(run, 1000.0, 100.0, "TVaR_0.99", 1e-3)
+    assert found is not None and found.nodes == 1024 and error == pytest.approx(1 / 1024)
+    assert bf.oracle_grid(run, 1000.0, 100.0, "TVaR_0.99", 1e-9, max_nodes=2**12) == (None, None)
