@@ -191,7 +191,8 @@ def machine_info() -> dict[str, Any]:
             versions[dist] = None
     return {"cores": len(os.sched_getaffinity(0)), "cpu": cpu, "load_average": list(os.getloadavg()),
             "platform": platform.platform(), "python": sys.version.split()[0],
-            "date": datetime.datetime.now().isoformat(timespec="seconds"), "versions": versions}
+            "date": datetime.datetime.now().isoformat(timespec="seconds"), "versions": versions,
+            "blas_threads_env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}}
 
 
 # --------------------------------------------------------------------------- ours
