@@ -77,6 +77,7 @@ REFERENCE_POINTS = 1 << 21
 QUICK_REFERENCE_POINTS = 1 << 18
 REFERENCE_SPAN_FACTOR = 8.0
 METHODS = ("ours", "gemact", "aggregate")
+STATISTICS_POINTS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,7 @@ def reference(portfolio: Portfolio, points: int) -> dict[str, Any]:
                            "mass": fine.mass, "analytic_mean": analytic_mean(portfolio), "peers": {}}
     if out["analytic_mean"] is not None:
         out["mean_error"] = rel_error(fine.estimates["mean"], out["analytic_mean"])
+    out["statistics_cost"] = statistics_cost(portfolio, span)
     for name, peer in fft_peers.PEERS.items():
         why = fft_peers.unsupported(name, portfolio)
         if why:
@@ -280,6 +282,28 @@ def reference(portfolio: Portfolio, points: int) -> dict[str, Any]:
                               "error": rel_error(run.estimates[ESTIMATE], value),
                               "mean_error": rel_error(run.estimates["mean"], fine.estimates["mean"])}
     return out
+
+
+def statistics_cost(portfolio: Portfolio, span: float, points: int = STATISTICS_POINTS,
+                    repeats: int = 5) -> dict[str, float]:
+    """Median seconds to read the statistics off one ``points``-point distribution: the kernels'
+    ``AggregateDistribution.estimates`` (BLAS dot products) against :func:`fft_peers.estimates_from_pmf`
+    (sums of products), and the FFT itself (``aggregate_distribution``) for scale."""
+    dist = kernels.aggregate_distribution(portfolio, span / points, points)
+
+    def median_time(f: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return {"points": points,
+            "kernels_estimates_s": median_time(lambda: dist.estimates(portfolio.levels)),
+            "sum_of_products_s": median_time(lambda: fft_peers.estimates_from_pmf(dist.pmf, dist.step,
+                                                                                  portfolio.levels)),
+            "fft_s": median_time(lambda: kernels.aggregate_distribution(portfolio, span / points, points))}
 
 
 # --------------------------------------------------------------------------- Monte Carlo
@@ -601,6 +625,16 @@ def tables(report: dict[str, Any]) -> list[str]:
         mean = fmt_err(ref.get("mean_error")) if ref.get("analytic_mean") is not None else "n/a (aggregate terms)"
         lines.append(f"| {key} | {ref['value']:,.2f} | {ref['points']:,} x {ref['step']:.3g} | "
                      f"{fmt_err(ref['self_check'])} | {' | '.join(peers)} | {mean} |")
+    lines += ["", f"Reading the statistics off one {STATISTICS_POINTS:,}-point distribution (medians of 5): the "
+              "kernels' `AggregateDistribution.estimates` (BLAS dot products, multi-threaded by OpenBLAS) against "
+              "sums of products (`fft_peers.estimates_from_pmf`, what the peers' rows use), and the FFT that made "
+              "the distribution (`aggregate_distribution`, which includes no statistics):", "",
+              "| shape | kernels estimates() | sums of products | aggregate_distribution |", "|---|---|---|---|"]
+    for key, ref in report["references"].items():
+        c = ref.get("statistics_cost")
+        if c:
+            lines.append(f"| {key} | {fmt_seconds(c['kernels_estimates_s'])} | {fmt_seconds(c['sum_of_products_s'])} "
+                         f"| {fmt_seconds(c['fft_s'])} |")
     lines += ["", "Shapes:", ""] + [f"- **{k}**: {v}" for k, v in report["shapes"].items()]
     lines += ["", f"## Time and error at equal tolerance on {ESTIMATE}", "",
               "| shape | rtol | method | time | single | grid (points x step) | rel err | met | equal-accuracy single "
