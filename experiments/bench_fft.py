@@ -287,7 +287,7 @@ def reference(portfolio: Portfolio, points: int) -> dict[str, Any]:
 def statistics_cost(portfolio: Portfolio, span: float, points: int = STATISTICS_POINTS,
                     repeats: int = 5) -> dict[str, float]:
     """Median seconds to read the statistics off one ``points``-point distribution: the kernels'
-    ``AggregateDistribution.estimates`` (BLAS dot products) against :func:`fft_peers.estimates_from_pmf`
+    ``AggregateDistribution.estimates`` (einsum, no BLAS) against :func:`fft_peers.estimates_from_pmf`
     (sums of products), and the FFT itself (``aggregate_distribution``) for scale."""
     dist = kernels.aggregate_distribution(portfolio, span / points, points)
 
@@ -539,8 +539,47 @@ def run_benchmark(args: argparse.Namespace, log: Callable[[str], None] = print) 
                              else None,
                              "equal_accuracy": _within(c.error, tol) and _within(ours.error, tol)}
             report["ratios"].append(row)
+    if args.mc:
+        report["time_to_accuracy"] = time_to_accuracy_portfolio(args.repeats, log)
     report["wall_s"] = time.perf_counter() - t_start
     return report
+
+
+def time_to_accuracy_portfolio(repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """bench_accuracy's portfolio and target (TVaR_0.99 to 1%): ``autotune.tuned_simulate`` with a fresh
+    database (no session, no model: its FFT tier) against the default ``Config()`` run to the target,
+    interleaved; medians of ``repeats`` after a warm-up of each."""
+    import tempfile
+
+    import autotune
+    from experiments.bench_accuracy import PORTFOLIO, PORTFOLIO_TARGET
+
+    runs: dict[str, list[tuple[float, int, str]]] = {"tuned": [], "default": []}
+    with tempfile.TemporaryDirectory(prefix="bench_fft_") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'results.db'}"
+
+        def tuned(seed: int) -> tuple[float, int, str]:
+            start = time.perf_counter()
+            res = autotune.tuned_simulate(PORTFOLIO, target=PORTFOLIO_TARGET, storage=url, seed=seed, record=False)
+            return time.perf_counter() - start, res.n_sims, f"{res.decision.source}: {res.config.label()}"
+
+        def default(seed: int) -> tuple[float, int, str]:
+            start = time.perf_counter()
+            res = kernels.simulate(PORTFOLIO, config=Config(), target=PORTFOLIO_TARGET, seed=seed)
+            return time.perf_counter() - start, res.n_sims, res.config.label()
+
+        tuned(0), default(0)  # warm-ups (the first tuned call opens the database and fingerprints the machine)
+        for rnd in range(repeats):
+            for key, fn in (("tuned", tuned), ("default", default))[:: 1 if rnd % 2 == 0 else -1]:
+                runs[key].append(fn(1 + rnd))
+    out: dict[str, Any] = {"target": PORTFOLIO_TARGET.label(), "portfolio": repr(PORTFOLIO)}
+    for key, rs in runs.items():
+        out[key] = {"median_s": statistics.median(r[0] for r in rs), "median_n": statistics.median(r[1] for r in rs),
+                    "config": rs[-1][2]}
+    out["speedup"] = ratio(out["default"]["median_s"], out["tuned"]["median_s"])
+    log(f"[time to accuracy] tuned {fmt_seconds(out['tuned']['median_s'])} ({out['tuned']['config']}) vs default "
+        f"{fmt_seconds(out['default']['median_s'])}: {fmt_ratio(out['speedup'])}")
+    return out
 
 
 def _within(error: float | None, tol: float) -> bool | None:
@@ -626,7 +665,7 @@ def tables(report: dict[str, Any]) -> list[str]:
         lines.append(f"| {key} | {ref['value']:,.2f} | {ref['points']:,} x {ref['step']:.3g} | "
                      f"{fmt_err(ref['self_check'])} | {' | '.join(peers)} | {mean} |")
     lines += ["", f"Reading the statistics off one {STATISTICS_POINTS:,}-point distribution (medians of 5): the "
-              "kernels' `AggregateDistribution.estimates` (BLAS dot products, multi-threaded by OpenBLAS) against "
+              "kernels' `AggregateDistribution.estimates` (einsum; BLAS dots cost 40 ms under load) against "
               "sums of products (`fft_peers.estimates_from_pmf`, what the peers' rows use), and the FFT that made "
               "the distribution (`aggregate_distribution`, which includes no statistics):", "",
               "| shape | kernels estimates() | sums of products | aggregate_distribution |", "|---|---|---|---|"]
@@ -688,6 +727,17 @@ def tables(report: dict[str, Any]) -> list[str]:
                          f"{' (extrapolated)' if approx else ''} | {'~' if approx else ''}{mc['n']:.3g} | "
                          f"{fmt_err(mc['error'])} | {fmt_seconds(mc['fft_seconds'])} | "
                          f"{fmt_ratio(mc['speedup'], approx)} ({mc['verdict']}) | {cands} |")
+    tta = report.get("time_to_accuracy")
+    if tta:
+        lines += ["", f"## Time to accuracy: bench_accuracy's portfolio, {tta['target']}", "",
+                  "`autotune.tuned_simulate(portfolio, target=...)` with a fresh database (no tuning session, no "
+                  "model: the FFT tier) against the default `Config()` run to the same target, interleaved "
+                  "(the aim of the time-to-accuracy issue: >= 3x).", "",
+                  "| run | median time | median n (sims or grid points) | config |", "|---|---|---|---|"]
+        for key in ("tuned", "default"):
+            r = tta[key]
+            lines.append(f"| {key} | {fmt_seconds(r['median_s'])} | {r['median_n']:,.0f} | {r['config']} |")
+        lines += ["", f"Tuned over default: {fmt_ratio(tta['speedup'])} ({verdict(tta['speedup'], 3.0)})."]
     return lines
 
 
