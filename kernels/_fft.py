@@ -87,6 +87,8 @@ INITIAL_SPREAD = 8.0
 ROUNDOFF = 1e-10
 """Relative floor of every error estimate (of the larger of the value and the mean loss): float64
 transforms of many points round to about this."""
+MIN_RTOL = 1e-9
+"""The least relative tolerance an FFT run accepts (without an atol): ten times :data:`ROUNDOFF`."""
 CDF_SLACK = 1e-12
 """A VaR is the first grid loss whose distribution function is within this of the level."""
 ALIAS_FACTOR = 2.0
@@ -290,10 +292,13 @@ def run_fft(
                                       backend=config.backend)
         return dist.estimates(levels)
 
-    points = INITIAL_POINTS if cap is None else max(8, min(INITIAL_POINTS, 1 << (cap.bit_length() - 2)))
-    step, points, off_grid = _first_grid(portfolio, points)
-    if cap is not None and 2 * points > cap:
-        step, points = step * points / (cap // 2), cap // 2
+    if target is not None and not target.atol and target.rtol < MIN_RTOL:
+        raise ValueError(f"Target.rtol={target.rtol:g} is below what float64 transforms resolve with "
+                         f"Config(method='fft'); use rtol >= {MIN_RTOL:g} or an atol")
+    step, points, off_grid = _first_grid(portfolio, INITIAL_POINTS)
+    if cap is not None and 2 * points > cap:  # every round computes a grid of twice the base's points
+        fit = 1 << ((cap // 2).bit_length() - 1)
+        step, points = step * points / fit, fit
     base = compute(step, points)
     wanted = target if target is not None else Target(
         rtol=DEFAULT_FFT_RTOL, atol=DEFAULT_FFT_RTOL * max(abs(base["mean"]), 1e-300), estimate=all_names)
@@ -327,6 +332,8 @@ def run_fft(
         grow = any(alias[n] > tol[n] / 2 for n in names)
         if grow:  # an extent too short distorts the step's estimate as well: grow first, refine after
             halvings = 0
+        elif halvings == 0:  # each part is under half its tolerance but not their sum (with the floors)
+            halvings = 1
         new_step = step / 2**halvings
         new_points = points * 2**halvings * (2 if grow else 1)
         if cap is not None and 2 * new_points > cap:

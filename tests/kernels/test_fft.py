@@ -284,3 +284,12 @@ def test_fft_agrees_with_the_aggregate_package() -> None:
     ours = k.aggregate_distribution(book, 5.0, 2**13, discretisation="rounding").estimates(book.levels)
     for name, value in ours.items():
         assert theirs[name] == pytest.approx(value, rel=1e-9), name
+
+
+def test_tolerances_below_float64_resolution_are_refused_and_tiny_caps_still_run() -> None:
+    book = one_group(k.Poisson(3.0), k.Gamma(2.0, 1000.0), TERMS["layer"])
+    with pytest.raises(ValueError, match=r"Target\.rtol=1e-12 is below"):
+        k.simulate(book, config=FFT, target=k.Target(rtol=1e-12))
+    with pytest.warns(k.TargetNotMetWarning):
+        res = k.simulate(book, config=FFT, target=k.Target(rtol=1e-6), max_sims=18)
+    assert res.n_sims <= 18 and res.target_met is False

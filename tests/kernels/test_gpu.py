@@ -62,3 +62,18 @@ def test_gpu_asian_and_portfolio_agree_with_numpy() -> None:
     b = simulate(pf, 200_000, Config(), seed=4)
     for name in ("mean", "VaR_0.99", "TVaR_0.99"):
         assert_close(a[name], b[name], math.hypot(a.standard_errors[name], b.standard_errors[name]), what=name)
+
+
+def test_fft_on_the_gpu_computes_the_cpu_distribution():
+    import jax
+    import numpy as np
+
+    from kernels import Target, aggregate_distribution
+
+    book = Portfolio([PolicyGroup(3, Poisson(2.0), Gamma(2.0, 1000.0), PolicyTerms(500.0, 5000.0, 0.0, 12_000.0)),
+                      PolicyGroup(50, Poisson(0.2), Gamma(1.5, 800.0), PolicyTerms(limit=10_000.0))])
+    gpu = aggregate_distribution(book, 10.0, 2**16, backend="jax")
+    cpu = aggregate_distribution(book, 10.0, 2**16)
+    assert np.abs(gpu.pmf - cpu.pmf).max() < 1e-12
+    res = simulate(book, config=Config(method="fft", backend="jax"), target=Target(rtol=1e-4, estimate="TVaR_0.99"))
+    assert res.target_met and any(d.platform == "gpu" for d in jax.devices())
