@@ -12,6 +12,7 @@ import atexit
 import logging
 import multiprocessing.util
 import queue
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,11 +44,27 @@ EXIT_FLUSH_TIMEOUT_S = 300.0
 
 @dataclass
 class CacheEntry:
-    """The measured best config of a (machine, workload): from the latest complete tuning session."""
+    """The measured best config of a (machine, workload): from the latest complete tuning session.
+
+    ``first_call_s`` is each config's median first call in the session (its one-off costs: compiling,
+    starting a pool, plus one run), and ``steady_s`` its median steady-state time, for the tuned best
+    and the default config, where the session measured them.
+    """
 
     session_id: int
     config: Config
     best_time_s: float | None
+    first_call_s: dict[Config, float] = field(default_factory=dict)
+    steady_s: dict[Config, float] = field(default_factory=dict)
+
+    def total_s(self, config: Config, calls: int, paid: bool) -> float | None:
+        """Expected seconds of ``calls`` calls of ``config``: its one-off cost (unless already ``paid`` in
+        this process) plus ``calls`` steady runs; None where the session did not measure it."""
+        steady = self.steady_s.get(config)
+        if steady is None:
+            return None
+        once = 0.0 if paid else max(self.first_call_s.get(config, steady) - steady, 0.0)
+        return once + calls * steady
 
 
 @dataclass
@@ -117,11 +134,27 @@ class Runtime:
             if found is not None:
                 session_id, knobs, best = found
                 try:
-                    state.cache = CacheEntry(session_id, Config.from_dict(knobs), best)
+                    state.cache = self._with_costs(CacheEntry(session_id, Config.from_dict(knobs), best))
                 except ValueError:  # a config this version cannot use
                     state.cache = None
             state.cache_loaded = True
         return state.cache
+
+    def _with_costs(self, entry: CacheEntry) -> CacheEntry:
+        """The entry with the session's first-call and steady medians of its best and of the default config."""
+        try:
+            rows = self.store.measurements(session_id=entry.session_id, outcome="complete")
+        except Exception as exc:
+            log.warning("autotune: cannot read the tuning session's one-off costs (%s)", exc)
+            return entry
+        for config in {entry.config, Config()}:
+            first = [m.first_call_s for m in rows if m.config == config and m.first_call_s is not None]
+            steady = [m.steady_s for m in rows if m.config == config and m.steady_s is not None]
+            if first:
+                entry.first_call_s[config] = statistics.median(first)
+            if steady:
+                entry.steady_s[config] = statistics.median(steady)
+        return entry
 
     def target_cache_entry(self, state: WorkloadState, target: Any) -> CacheEntry | None:
         """The best of the latest session tuned for ``target`` (read from the store once per process)."""

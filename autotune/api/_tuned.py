@@ -30,7 +30,7 @@ from ..accuracy import TARGET_KEY_SIMS, pilot_choice
 from ..features import workload_features
 from ..measure import Measurement
 from ..space import search_space
-from ._runtime import Runtime, WorkloadState, runtime
+from ._runtime import CacheEntry, Runtime, WorkloadState, runtime
 
 __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
 
@@ -101,16 +101,20 @@ def _decide(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, 
     notes = []
     if rt.open() is None:
         return "default", Config(), None, None, f"results database unavailable ({rt.error})"
+    expected = calls if calls is not None else max(state.calls, 1)  # the calls this process has seen, this one included
     if policy in ("auto", "exploit", "cache"):
         entry = rt.cache_entry(state)
         if entry is not None:
+            note = _one_shot_note(entry, state, expected)
+            if note is not None:  # the tuned config's one-off cost is not repaid within the expected calls
+                return "default", Config(), entry.steady_s.get(Config()), None, note
             return "cache", entry.config, entry.best_time_s, None, None
         notes.append("no tuned config for this machine and workload")
     if policy in ("auto", "exploit", "model"):
         model = rt.current_model()
         if model is not None:
             choice = model.choose(rt.fingerprint(), workload, n_sims, rt.candidates(state, workload, n_sims),
-                                  calls=calls)
+                                  calls=expected)
             if policy == "auto" and choice.uncertainty > EXPLORE_UNCERTAINTY:
                 explore = _exploration(state, choice)
                 if explore is not None:
@@ -118,6 +122,23 @@ def _decide(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, 
             return "model", choice.config, choice.predicted_s, choice.uncertainty, None
         notes.append("no trained model")
     return "default", Config(), None, None, "; ".join(notes) or None
+
+
+def _one_shot_note(entry: CacheEntry, state: WorkloadState, calls: int) -> str | None:
+    """Why the default config costs less than the tuned one over ``calls`` calls (one-off costs included),
+    with the break-even number of calls; None when the tuned config is cheaper or the costs are unknown."""
+    tuned, default = entry.config, Config()
+    if tuned == default:
+        return None
+    cost = entry.total_s(tuned, calls, paid=tuned in state.ran)
+    base = entry.total_s(default, calls, paid=default in state.ran)
+    if cost is None or base is None or cost <= base:
+        return None
+    once = cost - calls * entry.steady_s[tuned]
+    gain = entry.steady_s[default] - entry.steady_s[tuned]
+    after = f"faster than the default after about {math.ceil(once / gain):,} calls" if gain > 0 else "never faster"
+    return (f"tuned config {tuned.label()} pays {once:.3g} s once; {after}, so the default runs "
+            f"({calls} call{'s' if calls != 1 else ''} expected; pass calls=N to plan for more)")
 
 
 def _prepare(workload: Workload, n_sims: int, policy: str, calls: int | None,
