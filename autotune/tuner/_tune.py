@@ -324,7 +324,8 @@ class _Session:
                 budget_trials = len(unseen)
         else:
             # warm start: the default, then the simplest config of each backend x executor pair
-            seeds = [c for c in unseen if c in _stratum_heads(self.valid)]
+            heads = _stratum_heads(self.valid)
+            seeds = [c for c in unseen if c in heads]
             if budget_trials is None and budget_seconds is None:
                 budget_trials = DEFAULT_TRIALS
         for c in seeds:
