@@ -1,5 +1,15 @@
 """Search spaces: the knobs, their candidate values, hard constraints, enumeration and Optuna sampling."""
 
-from ._space import CHUNK_CANDIDATES, SearchSpace, complexity, estimate_peak_memory, search_space, usable_cores
+from ._space import (
+    CHUNK_CANDIDATES,
+    SearchSpace,
+    complexity,
+    coverage_order,
+    estimate_peak_memory,
+    search_space,
+    stratum,
+    usable_cores,
+)
 
-__all__ = ["CHUNK_CANDIDATES", "SearchSpace", "complexity", "estimate_peak_memory", "search_space", "usable_cores"]
+__all__ = ["CHUNK_CANDIDATES", "SearchSpace", "complexity", "coverage_order", "estimate_peak_memory", "search_space",
+           "stratum", "usable_cores"]

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +24,14 @@ from kernels import (
     workload_kind,
 )
 
-__all__ = ["SearchSpace", "complexity", "estimate_peak_memory", "search_space", "usable_cores"]
+__all__ = ["SearchSpace", "complexity", "coverage_order", "estimate_peak_memory", "search_space", "stratum",
+           "usable_cores"]
 
 # Explicit chunk sizes tried besides "auto" (None): powers of four from 4 Ki to 1 Mi sims.
 CHUNK_CANDIDATES = (4096, 16384, 65536, 262144, 1048576)
 _EXECUTORS = ("serial", "threads", "processes")
+#: The knobs that refine a (backend, executor) stratum: :func:`coverage_order` varies one at a time first.
+_REFINEMENTS = ("workers", "precision", "qmc", "shared_memory", "chunk_size")
 
 
 def usable_cores() -> int:
@@ -62,6 +66,42 @@ def complexity(config: Config) -> tuple:
         config.chunk_size is not None,
         config.chunk_size or 0,
     )
+
+
+def stratum(config: Config) -> tuple[str, str]:
+    """The (backend, executor) pair of ``config``: the strata that :func:`coverage_order` visits in turn."""
+    return config.backend, config.executor
+
+
+def _changes(config: Config, head: Config) -> int:
+    """How many refinement knobs of ``config`` differ from ``head`` (same backend and executor)."""
+    return sum(getattr(config, k) != getattr(head, k) for k in _REFINEMENTS)
+
+
+def coverage_order(configs: Iterable[Config]) -> list[Config]:
+    """``configs`` in the order a budgeted search should measure them: every knob covered early.
+
+    The configs are grouped by :func:`stratum` (backend x executor). Each group starts with its simplest
+    config (:func:`complexity`; the default ``Config()`` ahead of all), its head; the rest follow by how
+    many refinement knobs (workers, precision, QMC, shared memory, chunk size) they change from the
+    head -- one knob at a time first, so each knob's effect is seen early -- and then simplest first.
+    Then the groups are visited round robin: round 0 takes every group's head, round 1 every group's
+    second config, and so on; within a round the groups come in the order of their heads (serial
+    before threads before processes, the built-in backends in their registry order). A search stopped
+    after ``k`` trials has therefore seen one config of every backend x executor pair as soon as ``k``
+    reaches the number of pairs, before any refinement. The default config, when present, stays first.
+    """
+    default = Config()
+    groups: dict[tuple[str, str], list[Config]] = {}
+    for c in sorted(set(configs), key=lambda c: (c != default, complexity(c))):
+        groups.setdefault(stratum(c), []).append(c)
+    # dicts keep insertion order: the groups come in the order of their simplest config
+    ordered = [sorted(group, key=lambda c, head=group[0]: (c != head, _changes(c, head), complexity(c)))
+               for group in groups.values()]
+    out: list[Config] = []
+    for round_ in itertools.zip_longest(*ordered):
+        out.extend(c for c in round_ if c is not None)
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,6 +166,14 @@ class SearchSpace:
             if self.is_valid(cfg):
                 out.add(cfg)
         return sorted(out, key=lambda c: (c != Config(), complexity(c)))
+
+    def search_order(self) -> list[Config]:
+        """Every valid config in the order brute force measures them (:func:`coverage_order`).
+
+        Unlike :meth:`enumerate` (simplest first, the order ties are broken in), this covers every
+        backend x executor pair first, so a search that a budget stops early has seen every pair.
+        """
+        return coverage_order(self.enumerate())
 
     def choices(self) -> dict[str, tuple[Any, ...]]:
         """The categorical choices :meth:`suggest` offers Optuna, by parameter name."""

@@ -28,6 +28,14 @@ class TuningReport:
         study_name: the Optuna study (resumable) in the results database.
         session_id: the row in the ``tuning_sessions`` table.
         machine_id, workload_key, n_sims: what was tuned, where.
+        space_size: valid configs in the search space.
+        configs_measured: configs of the space measured in this session that ran to the end
+            (complete, or rejected by the accuracy gate).
+        configs_failed: configs of the space measured in this session that failed or timed out.
+        configs_skipped: configs of the space already measured before this session (resumed, or
+            measured over another space): skipped, never measured again, but their results count.
+            ``configs_examined`` sums the three; a budget that stops a search early leaves it below
+            ``space_size`` (``coverage`` < 1).
         finalists: ``(config, median_s)`` of the final re-measurement, fastest first.
         history: ``(trial, elapsed_s, best_so_far_s)`` after each trial of this session.
     """
@@ -46,8 +54,28 @@ class TuningReport:
     machine_id: str
     workload_key: str
     n_sims: int
+    space_size: int
+    configs_measured: int
+    configs_failed: int
+    configs_skipped: int
     finalists: tuple[tuple[Config, float], ...] = ()
     history: tuple[tuple[int, float, float], ...] = field(default=(), repr=False)
+
+    @property
+    def configs_examined(self) -> int:
+        """Configs of the space whose result the search knows: measured, failed or skipped as already measured."""
+        return self.configs_measured + self.configs_failed + self.configs_skipped
+
+    @property
+    def coverage(self) -> float:
+        """The share of the space examined, in [0, 1]."""
+        return self.configs_examined / self.space_size if self.space_size else 0.0
+
+    def coverage_line(self) -> str:
+        """E.g. ``"examined 8 of 48 configs (17%): 7 measured, 1 failed, 0 already measured"``."""
+        return (f"examined {self.configs_examined} of {self.space_size} configs ({self.coverage:.0%}): "
+                f"{self.configs_measured} measured, {self.configs_failed} failed, "
+                f"{self.configs_skipped} already measured")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (stored with the session)."""
@@ -66,6 +94,12 @@ class TuningReport:
             "machine_id": self.machine_id,
             "workload_key": self.workload_key,
             "n_sims": self.n_sims,
+            "space_size": self.space_size,
+            "configs_examined": self.configs_examined,
+            "configs_measured": self.configs_measured,
+            "configs_failed": self.configs_failed,
+            "configs_skipped": self.configs_skipped,
+            "coverage": self.coverage,
             "finalists": [[c.to_dict(), t] for c, t in self.finalists],
             "history": [list(h) for h in self.history],
         }
@@ -78,5 +112,6 @@ class TuningReport:
         return (
             f"best: {self.best_config.label()}  {self.best_time_s * 1e3:.2f} ms\n"
             f"speedup over default: {sd}, over worst: {sw}\n"
-            f"{self.trials} trials ({outcomes}) with {self.sampler} in {self.seconds:.1f} s; study {self.study_name}"
+            f"{self.trials} trials ({outcomes}) with {self.sampler} in {self.seconds:.1f} s; study {self.study_name}\n"
+            f"{self.coverage_line()}"
         )

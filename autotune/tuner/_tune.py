@@ -21,7 +21,7 @@ from .._errors import TuningError
 from .._outcome import Outcome, Source
 from ..features import machine_fingerprint, workload_features
 from ..measure import Measurement, MeasureOptions, check_options, compare_configs, config_key, measure, reference_result
-from ..space import SearchSpace, complexity, search_space
+from ..space import SearchSpace, complexity, search_space, stratum
 from ..storage import ResultsLog, Storage, open_storage
 from ._report import TuningReport
 
@@ -253,6 +253,14 @@ def _fail_orphan_trials(storage: optuna.storages.BaseStorage, study: optuna.Stud
     return failed
 
 
+def _stratum_heads(configs: list[Config]) -> set[Config]:
+    """The first config of each backend x executor pair in ``configs``."""
+    heads: dict[tuple[str, str], Config] = {}
+    for c in configs:
+        heads.setdefault(stratum(c), c)
+    return set(heads.values())
+
+
 def _queued(study: optuna.Study) -> list[dict[str, object]]:
     """The params of the study's WAITING (enqueued, not yet started) trials."""
     return [t.system_attrs.get("fixed_params", t.params)
@@ -266,9 +274,10 @@ class _Session:
                  options: MeasureOptions) -> None:
         self.started = time.perf_counter()
         self.workload, self.n_sims, self.store, self.space, self.options = workload, n_sims, store, space, options
-        self.valid = space.enumerate()
+        self.valid = space.search_order()  # every backend x executor pair first: a budget cut still covers them
         if not self.valid:
             raise ValueError("the search space has no valid config under its constraints")
+        self.valid_ids = {config_key(c) for c in self.valid}
         self.machine = machine_fingerprint()
         self.features = workload_features(workload, n_sims)
         self.log = ResultsLog(store, self.machine)
@@ -277,10 +286,14 @@ class _Session:
         self.history: list[tuple[int, float, float]] = []
         self.trials = 0
         self.session_id: int | None = None
+        #: configs of the space measured before this session (read at open): skipped, never measured again
+        self.skipped = 0
+        #: config id -> outcome of the configs of the space measured in this session
+        self.measured: dict[str, Outcome] = {}
 
     def open(self, kind: str, seed: int | None, budget_trials: int | None, budget_seconds: float | None) -> None:
         """Create or resume the study, register the rows, queue the configs to try first."""
-        self.kind, self.budget_seconds = kind, budget_seconds
+        self.kind, self.budget_seconds, self.budget_trials_given = kind, budget_seconds, budget_trials
         # First: a workload this machine cannot run (memory, float32 range) fails before any row is written.
         self.reference = reference_result(self.workload, self.n_sims, seed=self.options.seed)
         storage = self.store.optuna_storage()
@@ -301,33 +314,64 @@ class _Session:
             self.machine.machine_id, self.features.key, n_sims=self.n_sims, study_name=self.study_name,
             sampler=kind, budget={"trials": budget_trials, "seconds": budget_seconds})
         unseen = [c for c in self.valid if config_key(c) not in self.seen.medians]
+        self.skipped = len(self.valid) - len(unseen)
         queued = _queued(self.study)
         if kind == "brute":
-            for c in unseen:  # brute force: every valid config not yet measured nor queued, simplest first
-                if SearchSpace.params_of(c) not in queued:
-                    self.study.enqueue_trial(SearchSpace.params_of(c))
+            # brute force: every valid config not yet measured nor queued, in coverage order (the default,
+            # then one config of each backend x executor pair, then their refinements)
+            seeds = unseen
             if budget_trials is None:
                 budget_trials = len(unseen)
         else:
-            default = Config()
-            if default in unseen and SearchSpace.params_of(default) not in queued:
-                self.study.enqueue_trial(SearchSpace.params_of(default))  # warm start: the default first
+            # warm start: the default, then the simplest config of each backend x executor pair
+            heads = _stratum_heads(self.valid)
+            seeds = [c for c in unseen if c in heads]
             if budget_trials is None and budget_seconds is None:
                 budget_trials = DEFAULT_TRIALS
+        for c in seeds:
+            if SearchSpace.params_of(c) not in queued:
+                self.study.enqueue_trial(SearchSpace.params_of(c))
         self.budget_trials = budget_trials
 
     def fail(self, why: str) -> None:
         """Mark the session failed (it stopped before finishing)."""
         if self.session_id is not None:
             self.store.finish_session(self.session_id, status="failed",
-                                      report={"outcomes": dict(self.outcomes), "failed_reason": why})
+                                      report={"outcomes": dict(self.outcomes), "failed_reason": why,
+                                              **self.coverage()})
+
+    def coverage(self) -> dict[str, int]:
+        """How much of the space this session has examined: the :class:`TuningReport` coverage fields."""
+        failed = sum(o in (Outcome.FAILED, Outcome.TIMED_OUT) for o in self.measured.values())
+        return {"space_size": len(self.valid), "configs_measured": len(self.measured) - failed,
+                "configs_failed": failed, "configs_skipped": self.skipped}
+
+    def report_coverage(self) -> None:
+        """Log how much of the space the search examined: a WARNING when a budget cut brute force short."""
+        cov = self.coverage()
+        size = cov["space_size"]
+        examined = cov["configs_measured"] + cov["configs_failed"] + cov["configs_skipped"]
+        share = f"{examined} of {size} configs ({examined / size:.0%})"
+        if examined >= size:
+            log.info("%s search examined all %d configs of the space", self.kind, size)
+        elif self.kind != "brute":  # a sampler is meant to examine part of the space
+            log.info("%s search examined %s", self.kind, share)
+        else:
+            if self.budget_trials_given is not None and self.trials >= self.budget_trials_given:
+                budget = f"budget of {self.budget_trials_given} trials"
+            elif self.budget_seconds is not None:
+                budget = f"budget of {self.budget_seconds:g} s"
+            else:
+                budget = f"search of {self.trials} trials"
+            log.warning("%s examined %s; raise --budget-trials or --budget-seconds to cover the rest",
+                        budget, share)
 
     def _budget_left(self) -> bool:
         if self.budget_trials is not None and self.trials >= self.budget_trials:
             return False
         if self.budget_seconds is not None and time.perf_counter() - self.started >= self.budget_seconds:
             return False
-        return not (self.kind == "brute" and len(self.seen.medians) >= len(self.valid))
+        return not (self.kind == "brute" and self.skipped + len(self.measured) >= len(self.valid))
 
     def _run_trial(self) -> None:
         trial = self.study.ask()
@@ -350,6 +394,8 @@ class _Session:
             if m.ok:
                 self.seen.errors[cid] = (m.estimates, m.standard_errors)
             self.outcomes[m.outcome.value] += 1
+            if cid in self.valid_ids:
+                self.measured[cid] = m.outcome
             value = m.steady_s if m.ok else None
             self.seen.medians[cid] = (cfg, value)
         if value is None:
@@ -373,6 +419,7 @@ class _Session:
         finally:
             if bar is not None:
                 bar.close()
+        self.report_coverage()
 
     def finish(self, finalists: int) -> TuningReport:
         """Re-measure the fastest configs (and the default) side by side, pick, store and report."""
@@ -414,6 +461,7 @@ class _Session:
             machine_id=self.machine.machine_id,
             workload_key=self.features.key,
             n_sims=self.n_sims,
+            **self.coverage(),
             finalists=tuple(sorted(median.items(), key=lambda cv: cv[1])),
             history=tuple(self.history),
         )
