@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         complete = {cid: v for cid, (v, _) in table.items() if v is not None}
         best = min(complete.values())
         n = len(space.enumerate())
-        order = [config_id(c.to_dict()) for c in space.enumerate()]
+        order = [config_id(c.to_dict()) for c in space.search_order()]  # the order brute force measures
         bf_trials, bf_seconds = n, 0.0
         for i, cid in enumerate(order, 1):
             bf_seconds += table.get(cid, (None, 0.0))[1]
