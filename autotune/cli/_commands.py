@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import gzip
+import logging
 import sys
 import time
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kernels import Config, Target
 
@@ -16,9 +20,11 @@ from .._outcome import Outcome
 from ..measure import MeasureOptions
 from ..storage import Storage, open_storage
 from ..suites import SUITES, Suite, SuiteEntry
-from ._errors import UsageError
+from ._errors import UsageError, for_cli
 from ._output import emit, estimates_table, fmt_seconds, table
 from ._specs import SpecFile, load_spec
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "cmd_demo", "cmd_evaluate", "cmd_export", "cmd_import", "cmd_instances", "cmd_predict", "cmd_profile",
@@ -183,33 +189,72 @@ def _decision_dict(d: Any) -> dict[str, Any]:
             "target": d.target.to_dict() if d.target is not None else None, "predicted_sims": d.predicted_sims}
 
 
+# The notes of a decision that fell back to the default config because the database failed it.
+_DATABASE_NOTES = ("results database unavailable", "decision failed")
+
+
+def _degraded(args: argparse.Namespace, decisions: Sequence[Any]) -> int:
+    """Warn on stderr and return 1 when the database could not be used for these decisions, else 0.
+
+    ``run`` and ``predict`` still print their result (computed with the default config): the
+    warning says why, and the exit status lets a script notice that it was not the tuned one.
+    """
+    from ..api._runtime import runtime
+
+    why = runtime(args.storage).error
+    if why is None:
+        why = next((d.note for d in decisions if d.note and d.note.startswith(_DATABASE_NOTES)), None)
+    if why is None:
+        return 0
+    done = "the prediction is the default config" if args.command == "predict" else \
+        "the default config ran and nothing was recorded"
+    print(f"autotune {args.command}: warning: the results database could not be used, so {done}: {for_cli(why)}",
+          file=sys.stderr)
+    return 1
+
+
+def _opens(url: str | None) -> bool:
+    """Whether the results database opens (as :func:`tuned_simulate` would open it)."""
+    try:
+        with open_storage(url):
+            return True
+    except Exception as exc:  # the run goes on without it; _degraded says why
+        log.debug("results database %s cannot be used: %s", url, exc)
+        return False
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..api import predict_config
 
     spec = load_spec(args.spec)
-    out = []
+    out, decisions = [], []
     for entry, _ in _entries(spec, args.only):
         d = predict_config(entry.workload, entry.n_sims, target=entry.target, storage=args.storage,
                            policy=args.policy, calls=args.calls)
+        decisions.append(d)
         out.append({"name": entry.name, "n_sims": entry.n_sims, **_decision_dict(d)})
     rows = [(o["name"], _size(o), o["source"], o["config_label"], fmt_seconds(o["predicted_s"]),
              "-" if o["uncertainty"] is None else f"{o['uncertainty']:.2f}", o["note"] or "") for o in out]
     emit(out, as_json=args.json,
          text=table(rows, ("workload", "n_sims / target", "source", "config", "predicted", "log-sd", "note")))
-    return 0
+    return _degraded(args, decisions)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..api import flush, tuned_simulate
 
     spec = load_spec(args.spec)
-    out, text = [], []
+    record = not args.no_record and _opens(args.storage)  # a broken database: nothing to record into
+    out, text, decisions = [], [], []
     for entry, seed in _entries(spec, args.only):
-        result = tuned_simulate(entry.workload, entry.n_sims, target=entry.target,
-                                seed=args.seed if args.seed is not None else seed,
-                                storage=args.storage, policy=args.policy, calls=args.calls,
-                                record=not args.no_record)
+        with warnings.catch_warnings():  # the library's warning about the database: said once, below
+            warnings.filterwarnings("ignore", message="autotune: ", category=RuntimeWarning)
+            result = tuned_simulate(entry.workload, entry.n_sims, target=entry.target,
+                                    seed=args.seed if args.seed is not None else seed,
+                                    storage=args.storage, policy=args.policy, calls=args.calls,
+                                    record=record)
         d = result.decision
+        decisions.append(d)
         out.append({"name": entry.name, "n_sims": result.n_sims, "estimates": dict(result.estimates),
                     "half_widths": dict(result.half_widths), "target_met": result.target_met,
                     "standard_errors": dict(result.standard_errors), "decision": _decision_dict(d),
@@ -227,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  f"deciding took {d.overhead_s * 1e3:.2f} ms" + (f"; {d.note}" if d.note else ""), ""]
     flush(args.storage)
     emit(out, as_json=args.json, text="\n".join(text))
-    return 0
+    return _degraded(args, decisions)
 
 
 # -- runs / export / import ---------------------------------------------------------------------------------
@@ -260,7 +305,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = measurement_table(store, machine_id=args.machine, workload_id=args.workload, kind=args.kind,
                                  source=args.source, outcome=_status(args.status), since=_since(args.since),
                                  limit=args.limit)
-    fmt = args.format or ("json" if args.json else "table")
+    fmt = _runs_format(args)
     if fmt == "table":
         shown = ("id", "created_at", "machine_id", "kind", "n_sims", "config", "source", "outcome", "steady_s")
         text = table([[_short(r[c]) for c in shown] for r in rows], shown) + f"\n{len(rows)} measurements"
@@ -270,12 +315,47 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(text)
         return 0
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as stream:
-            write_rows(rows, stream, fmt)
+        _write_file(args.output, lambda stream: write_rows(rows, stream, fmt))
         print(f"wrote {len(rows)} measurements ({len(RUN_COLUMNS)} columns) to {args.output}", file=sys.stderr)
     else:
         write_rows(rows, sys.stdout, fmt)
     return 0
+
+
+# What each output file extension means; the longest matching suffix wins (.json.gz before .gz).
+RUNS_EXTENSIONS = {".csv": "csv", ".json": "json", ".json.gz": "json", ".txt": "table"}
+EXPORT_EXTENSIONS = (".json", ".json.gz")
+
+
+def _extension(path: str, allowed: Sequence[str], option: str) -> str:
+    """The allowed extension ``path`` ends with (case-insensitive), else a usage error naming them."""
+    name = Path(path).name.lower()
+    for ext in sorted(allowed, key=len, reverse=True):
+        if name.endswith(ext) and len(name) > len(ext):
+            return ext
+    raise UsageError(f"{option} {path}: the format follows the extension, which must be one of "
+                     f"{', '.join(allowed)}")
+
+
+def _runs_format(args: argparse.Namespace) -> str:
+    """``table``, ``csv`` or ``json``: from ``-o FILE``'s extension, else ``--format``, else ``--json``."""
+    if not args.output:
+        return args.format or ("json" if args.json else "table")
+    fmt = RUNS_EXTENSIONS[_extension(args.output, tuple(RUNS_EXTENSIONS), "-o")]
+    if args.format is not None and args.format != fmt:
+        raise UsageError(f"--format {args.format} contradicts -o {args.output} ({fmt}); drop --format or "
+                         "change the extension")
+    return fmt
+
+
+def _write_file(path: str, write: Callable[[IO[str]], None]) -> None:
+    """Write through ``write`` to ``path``, gzip-compressed when it ends in ``.gz``."""
+    if path.lower().endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8", newline="") as stream:
+            write(stream)
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            write(stream)
 
 
 def _short(value: Any) -> Any:
@@ -291,6 +371,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.kind:
         raise UsageError("--kind is not an export filter; use --workload KEY")
+    _extension(args.file, EXPORT_EXTENSIONS, "FILE")
     with _store(args) as store:
         document = export_results(store, args.file, machine_id=args.machine, workload_id=args.workload,
                                   source=args.source, outcome=_status(args.status))
