@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from kernels import Config, Target
+from kernels import Target
 
 from .._outcome import Outcome
 from ..measure import MeasureOptions
@@ -77,8 +77,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[SuiteEntry, int | None]], *,
                   budget_trials: int | None, budget_seconds: float | None, total_seconds: float | None,
                   sampler: str | None, seed: int | None, progress: bool, backends: list[str] | None = None,
-                  qmc: bool = True, measure_options: MeasureOptions | None = None) -> list[dict[str, Any]]:
-    """Tune the entries through :func:`autotune.tuner.tune_suite`; print what was skipped or failed."""
+                  qmc: bool = True, measure_options: MeasureOptions | None = None,
+                  failures: list[str] | None = None) -> list[dict[str, Any]]:
+    """Tune the entries through :func:`autotune.tuner.tune_suite`; print what was skipped or failed.
+
+    Returns each session's report as stored with its row (what ``autotune report`` shows too),
+    named; the names of the workloads where nothing completed are added to ``failures``.
+    """
+    from ..report import stored_report
     from ..tuner import tune_suite
 
     def started(i: int, n: int, entry: SuiteEntry) -> None:
@@ -93,8 +99,11 @@ def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[Suite
         print(f"time budget of {total_seconds:.0f} s spent: {len(run.not_tuned)} workloads not tuned",
               file=sys.stderr)
     for name, why in run.failed:
-        print(f"{name}: not tuned: {why}", file=sys.stderr)
-    return [{"name": name, **report.to_dict()} for name, report in run.reports]
+        print(f"{name}: not tuned: {for_cli(why)}", file=sys.stderr)
+    if failures is not None:
+        failures.extend(name for name, _ in run.failed)
+    return [{"name": name, **(stored_report(store, report.session_id) or report.to_dict())}
+            for name, report in run.reports]
 
 
 def _size(r: dict[str, Any]) -> str:
@@ -105,10 +114,16 @@ def _size(r: dict[str, Any]) -> str:
 
 
 def _tune_table(reports: list[dict[str, Any]]) -> str:
-    rows = [(r["name"], _size(r), r["trials"], r["sampler"], Config.from_dict(r["best_config"]).label(),
-             fmt_seconds(r["best_time_s"]), fmt_seconds(r.get("default_time_s")),
-             f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-")
-            for r in reports]
+    """One row per stored session report; best and trials read as ``autotune report`` reads them."""
+    from ..report import SessionSummary
+
+    rows = []
+    for r in reports:
+        summary = SessionSummary.from_report(r)
+        rows.append((r["name"], _size(r), summary.trials, r.get("sampler"),
+                     summary.best_config.label() if summary.best_config is not None else None,
+                     fmt_seconds(summary.best_time_s), fmt_seconds(r.get("default_time_s")),
+                     f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-"))
     return table(rows, ("workload", "n_sims / target", "trials", "sampler", "best config", "best", "default",
                         "speedup"))
 
@@ -126,6 +141,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     settings = spec.tune
     entries = _entries(spec, args.only)
+    failures: list[str] = []
     with _store(args) as store:
         reports = _tune_entries(
             store, spec.suite, entries,
@@ -134,8 +150,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
             total_seconds=args.total_seconds, sampler=args.sampler or settings.get("sampler"),
             seed=args.seed if args.seed is not None else settings.get("seed"),
             progress=not args.no_progress and not args.json, backends=settings.get("backends"),
-            qmc=settings.get("qmc", True), measure_options=_measure_options(spec, args))
+            qmc=settings.get("qmc", True), measure_options=_measure_options(spec, args), failures=failures)
     emit(reports, as_json=args.json, text=_tune_table(reports))
+    if failures:  # the table shows what was tuned; the status says that not everything was
+        print(f"autotune tune: error: nothing completed for {len(failures)} of {len(entries)} workloads: "
+              f"{', '.join(failures)}", file=sys.stderr)
+        return 1
     return 0
 
 
