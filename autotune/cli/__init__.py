@@ -199,8 +199,8 @@ def _database_failure(exc: Exception, storage: str | None) -> str | None:
 def configure_logging(verbose: int) -> None:
     """Log to stderr: WARNING; ``-v`` autotune's INFO, ``-vv`` its DEBUG, ``-vvv`` every library's DEBUG."""
     own = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=logging.DEBUG if verbose >= 3 else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
     for name in _OWN_LOGGERS:
         logging.getLogger(name).setLevel(own)
     _quiet_optuna(verbose)
