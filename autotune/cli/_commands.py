@@ -151,7 +151,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             seed=args.seed if args.seed is not None else settings.get("seed"),
             progress=not args.no_progress and not args.json, backends=settings.get("backends"),
             qmc=settings.get("qmc", True), measure_options=_measure_options(spec, args), failures=failures)
-    emit(reports, as_json=args.json, text=_tune_table(reports))
+    emit(reports, as_json=args.json, text=_tune_table(reports) if reports or not failures else None)
     if failures:  # the table shows what was tuned; the status says that not everything was
         print(f"autotune tune: error: nothing completed for {len(failures)} of {len(entries)} workloads: "
               f"{', '.join(failures)}", file=sys.stderr)
