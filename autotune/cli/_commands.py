@@ -444,7 +444,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = {"path": str(result.path), "figures": [str(f) for f in result.figures], "sections": list(result.sections),
            "skipped": dict(result.skipped)}
     text = [f"wrote {result.path} ({len(result.figures)} figures)"]
-    text += [f"  skipped {k}: {v}" for k, v in result.skipped.items()]
+    text += [f"  skipped {k}: {for_cli(v)}" for k, v in result.skipped.items()]
     emit(out, as_json=args.json, text="\n".join(text))
     return 0
 
