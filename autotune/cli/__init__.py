@@ -2,25 +2,44 @@
 
 Every subcommand takes ``--storage URL`` (else ``$AUTOTUNE_STORAGE``, else ``./results.db``),
 ``--adopt-database`` (to use a SQLite file that holds other tables) and, where its output is
-data, ``--json``. Bad input exits with status 2 and one line naming
-what is wrong; a failure while working exits with status 1.
+data, ``--json``. Exit status: 0 done; 1 a failure while working (the database, a tuning session
+where nothing completed, a result computed without the database); 2 bad input, with one line
+naming what is wrong; 130 interrupted; 141 the reader of the output went away (``| head``).
+Nothing a user can cause prints a traceback (``-vv`` logs it).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from .._errors import AutotuneError
-from ._errors import UsageError
+from ._errors import UsageError, for_cli
 from ._specs import SpecError, SpecFile, load_spec
 
 __all__ = ["SpecError", "SpecFile", "build_parser", "load_spec", "main"]
 
-EXIT_USAGE = 2
+EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
+
+# Loggers of this project: -v shows their INFO, -vv their DEBUG. Everything else (jax, numba,
+# matplotlib, optuna, sqlalchemy, urllib3, ...) stays at WARNING below -vvv.
+_OWN_LOGGERS = ("autotune", "kernels")
+
+
+def version() -> str:
+    """The installed package's version (``0+unknown`` when run from a source tree that is not installed)."""
+    try:
+        return importlib.metadata.version("autotune")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def _positive_int(text: str) -> int:
@@ -52,14 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--adopt-database", action="store_true",
                         help="use a SQLite file that holds other tables: add autotune's tables to it "
                              "(refused without this flag)")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more: -v autotune's progress, -vv its debug lines, -vvv every library's")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     parser = argparse.ArgumentParser(
         prog="autotune", description="Adaptive auto-tuning for Monte Carlo risk and pricing kernels.",
         epilog="SPEC is a workload spec file (.toml, .yaml) or a built-in suite: "
-               "run `autotune suites` to list them.")
+               "run `autotune suites` to list them. Exit status: 0 done, 1 failed while working, 2 bad input.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("profile", parents=[common, data], help="profile this machine (micro-benchmarks)")
@@ -109,15 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--seed", type=int, help="seed of the simulation (default: the spec's, else random)")
             p.add_argument("--no-record", action="store_true", help="do not record the timing")
 
-    p = sub.add_parser("runs", parents=[common, data], help="list or export measurements")
+    p = sub.add_parser("runs", parents=[common, data], help="list or export measurements",
+                       epilog="-o FILE: the format follows the extension: .csv, .json, .json.gz or .txt (the table)")
     _filters(p)
     p.add_argument("--since", metavar="ISO-DATE", help="only measurements from this UTC date/time on")
     p.add_argument("--limit", type=_positive_int, help="the newest N only")
     p.add_argument("--format", choices=("table", "csv", "json"), help="output format (default: table, "
                                                                        "or json with --json)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE (.csv, .json, .json.gz, .txt) instead of the terminal")
 
     p = sub.add_parser("export", parents=[common, data], help="export results to a JSON file (.json or .json.gz)")
+    p.epilog = "FILE must end in .json or .json.gz (gzip-compressed)"
     p.add_argument("file", metavar="FILE")
     _filters(p)
 
@@ -172,32 +196,72 @@ def _database_failure(exc: Exception, storage: str | None) -> str | None:
     return f"{where}: {type(cause).__name__}: {cause}" if cause is not None else f"{where}: {exc}"
 
 
+def configure_logging(verbose: int) -> None:
+    """Log to stderr: WARNING; ``-v`` autotune's INFO, ``-vv`` its DEBUG, ``-vvv`` every library's DEBUG."""
+    own = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
+    _quiet_optuna(verbose)
+
+
+def _quiet_optuna(verbose: int) -> None:
+    # Optuna logs through its own handler at INFO, whatever the root logger says.
+    optuna_logging = sys.modules.get("optuna.logging")
+    if optuna_logging is not None:
+        optuna_logging.set_verbosity(logging.DEBUG if verbose >= 3 else logging.WARNING)
+
+
+def _error(command: str, message: object) -> None:
+    print(f"autotune {command}: error: {for_cli(str(message))}", file=sys.stderr)
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away: stop quietly (no traceback, nothing more to write)."""
+    try:  # Python flushes stdout at exit; that must not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from . import _commands  # the heavy imports (numba, jax, sklearn) only once the arguments are good
-
-    handler = getattr(_commands, f"cmd_{args.command}")
+    configure_logging(args.verbose)
+    log = logging.getLogger("autotune.cli")
     try:
-        return int(handler(args) or 0)
+        from . import _commands  # the heavy imports (numba, jax, sklearn) only once the arguments are good
+
+        _quiet_optuna(args.verbose)
+        status = int(getattr(_commands, f"cmd_{args.command}")(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        return _broken_pipe()
+    except KeyboardInterrupt:
+        print(f"autotune {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (UsageError, SpecError) as exc:
-        print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
+        _error(args.command, exc)
         return EXIT_USAGE
     except AutotuneError as exc:
-        print(f"autotune {args.command}: error: {exc}", file=sys.stderr)
+        log.debug("failed", exc_info=True)
+        _error(args.command, exc)
         return EXIT_FAILURE
+    except (ValueError, FileNotFoundError) as exc:
+        log.debug("bad input", exc_info=True)
+        _error(args.command, exc)
+        return EXIT_USAGE
     except Exception as exc:
         message = _database_failure(exc, args.storage)
         if message is None:
-            raise
-        print(f"autotune {args.command}: error: {message}", file=sys.stderr)
+            if not isinstance(exc, OSError | RuntimeError):
+                raise  # a bug: the traceback is what a report needs
+            message = f"{type(exc).__name__}: {exc}" if isinstance(exc, RuntimeError) else str(exc)
+        log.debug("failed", exc_info=True)
+        _error(args.command, message)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"autotune {args.command}: interrupted", file=sys.stderr)
-        return 130

@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import gzip
+import logging
 import sys
 import time
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from kernels import Config, Target
+from kernels import Target
 
 from .._outcome import Outcome
 from ..measure import MeasureOptions
 from ..storage import Storage, open_storage
 from ..suites import SUITES, Suite, SuiteEntry
-from ._errors import UsageError
+from ._errors import UsageError, for_cli
 from ._output import emit, estimates_table, fmt_seconds, table
 from ._specs import SpecFile, load_spec
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "cmd_demo", "cmd_evaluate", "cmd_export", "cmd_import", "cmd_instances", "cmd_predict", "cmd_profile",
@@ -71,8 +77,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[SuiteEntry, int | None]], *,
                   budget_trials: int | None, budget_seconds: float | None, total_seconds: float | None,
                   sampler: str | None, seed: int | None, progress: bool, backends: list[str] | None = None,
-                  qmc: bool = True, measure_options: MeasureOptions | None = None) -> list[dict[str, Any]]:
-    """Tune the entries through :func:`autotune.tuner.tune_suite`; print what was skipped or failed."""
+                  qmc: bool = True, measure_options: MeasureOptions | None = None,
+                  failures: list[str] | None = None) -> list[dict[str, Any]]:
+    """Tune the entries through :func:`autotune.tuner.tune_suite`; print what was skipped or failed.
+
+    Returns each session's report as stored with its row (what ``autotune report`` shows too),
+    named; the names of the workloads where nothing completed are added to ``failures``.
+    """
+    from ..report import stored_report
     from ..tuner import tune_suite
 
     def started(i: int, n: int, entry: SuiteEntry) -> None:
@@ -87,8 +99,11 @@ def _tune_entries(store: Storage, suite: Suite | None, entries: list[tuple[Suite
         print(f"time budget of {total_seconds:.0f} s spent: {len(run.not_tuned)} workloads not tuned",
               file=sys.stderr)
     for name, why in run.failed:
-        print(f"{name}: not tuned: {why}", file=sys.stderr)
-    return [{"name": name, **report.to_dict()} for name, report in run.reports]
+        print(f"{name}: not tuned: {for_cli(why)}", file=sys.stderr)
+    if failures is not None:
+        failures.extend(name for name, _ in run.failed)
+    return [{"name": name, **(stored_report(store, report.session_id) or report.to_dict())}
+            for name, report in run.reports]
 
 
 def _size(r: dict[str, Any]) -> str:
@@ -99,10 +114,16 @@ def _size(r: dict[str, Any]) -> str:
 
 
 def _tune_table(reports: list[dict[str, Any]]) -> str:
-    rows = [(r["name"], _size(r), r["trials"], r["sampler"], Config.from_dict(r["best_config"]).label(),
-             fmt_seconds(r["best_time_s"]), fmt_seconds(r.get("default_time_s")),
-             f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-")
-            for r in reports]
+    """One row per stored session report; best and trials read as ``autotune report`` reads them."""
+    from ..report import SessionSummary
+
+    rows = []
+    for r in reports:
+        summary = SessionSummary.from_report(r)
+        rows.append((r["name"], _size(r), summary.trials, r.get("sampler"),
+                     summary.best_config.label() if summary.best_config is not None else None,
+                     fmt_seconds(summary.best_time_s), fmt_seconds(r.get("default_time_s")),
+                     f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-"))
     return table(rows, ("workload", "n_sims / target", "trials", "sampler", "best config", "best", "default",
                         "speedup"))
 
@@ -120,6 +141,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     settings = spec.tune
     entries = _entries(spec, args.only)
+    failures: list[str] = []
     with _store(args) as store:
         reports = _tune_entries(
             store, spec.suite, entries,
@@ -128,8 +150,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
             total_seconds=args.total_seconds, sampler=args.sampler or settings.get("sampler"),
             seed=args.seed if args.seed is not None else settings.get("seed"),
             progress=not args.no_progress and not args.json, backends=settings.get("backends"),
-            qmc=settings.get("qmc", True), measure_options=_measure_options(spec, args))
-    emit(reports, as_json=args.json, text=_tune_table(reports))
+            qmc=settings.get("qmc", True), measure_options=_measure_options(spec, args), failures=failures)
+    emit(reports, as_json=args.json, text=_tune_table(reports) if reports or not failures else None)
+    if failures:  # the table shows what was tuned; the status says that not everything was
+        print(f"autotune tune: error: nothing completed for {len(failures)} of {len(entries)} workloads: "
+              f"{', '.join(failures)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,33 +209,72 @@ def _decision_dict(d: Any) -> dict[str, Any]:
             "target": d.target.to_dict() if d.target is not None else None, "predicted_sims": d.predicted_sims}
 
 
+# The notes of a decision that fell back to the default config because the database failed it.
+_DATABASE_NOTES = ("results database unavailable", "decision failed")
+
+
+def _degraded(args: argparse.Namespace, decisions: Sequence[Any]) -> int:
+    """Warn on stderr and return 1 when the database could not be used for these decisions, else 0.
+
+    ``run`` and ``predict`` still print their result (computed with the default config): the
+    warning says why, and the exit status lets a script notice that it was not the tuned one.
+    """
+    from ..api._runtime import runtime
+
+    why = runtime(args.storage).error
+    if why is None:
+        why = next((d.note for d in decisions if d.note and d.note.startswith(_DATABASE_NOTES)), None)
+    if why is None:
+        return 0
+    done = "the prediction is the default config" if args.command == "predict" else \
+        "the default config ran and nothing was recorded"
+    print(f"autotune {args.command}: warning: the results database could not be used, so {done}: {for_cli(why)}",
+          file=sys.stderr)
+    return 1
+
+
+def _opens(url: str | None) -> bool:
+    """Whether the results database opens (as :func:`tuned_simulate` would open it)."""
+    try:
+        with open_storage(url):
+            return True
+    except Exception as exc:  # the run goes on without it; _degraded says why
+        log.debug("results database %s cannot be used: %s", url, exc)
+        return False
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..api import predict_config
 
     spec = load_spec(args.spec)
-    out = []
+    out, decisions = [], []
     for entry, _ in _entries(spec, args.only):
         d = predict_config(entry.workload, entry.n_sims, target=entry.target, storage=args.storage,
                            policy=args.policy, calls=args.calls)
+        decisions.append(d)
         out.append({"name": entry.name, "n_sims": entry.n_sims, **_decision_dict(d)})
     rows = [(o["name"], _size(o), o["source"], o["config_label"], fmt_seconds(o["predicted_s"]),
              "-" if o["uncertainty"] is None else f"{o['uncertainty']:.2f}", o["note"] or "") for o in out]
     emit(out, as_json=args.json,
          text=table(rows, ("workload", "n_sims / target", "source", "config", "predicted", "log-sd", "note")))
-    return 0
+    return _degraded(args, decisions)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..api import flush, tuned_simulate
 
     spec = load_spec(args.spec)
-    out, text = [], []
+    record = not args.no_record and _opens(args.storage)  # a broken database: nothing to record into
+    out, text, decisions = [], [], []
     for entry, seed in _entries(spec, args.only):
-        result = tuned_simulate(entry.workload, entry.n_sims, target=entry.target,
-                                seed=args.seed if args.seed is not None else seed,
-                                storage=args.storage, policy=args.policy, calls=args.calls,
-                                record=not args.no_record)
+        with warnings.catch_warnings():  # the library's warning about the database: said once, below
+            warnings.filterwarnings("ignore", message="autotune: ", category=RuntimeWarning)
+            result = tuned_simulate(entry.workload, entry.n_sims, target=entry.target,
+                                    seed=args.seed if args.seed is not None else seed,
+                                    storage=args.storage, policy=args.policy, calls=args.calls,
+                                    record=record)
         d = result.decision
+        decisions.append(d)
         out.append({"name": entry.name, "n_sims": result.n_sims, "estimates": dict(result.estimates),
                     "half_widths": dict(result.half_widths), "target_met": result.target_met,
                     "standard_errors": dict(result.standard_errors), "decision": _decision_dict(d),
@@ -227,7 +292,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  f"deciding took {d.overhead_s * 1e3:.2f} ms" + (f"; {d.note}" if d.note else ""), ""]
     flush(args.storage)
     emit(out, as_json=args.json, text="\n".join(text))
-    return 0
+    return _degraded(args, decisions)
 
 
 # -- runs / export / import ---------------------------------------------------------------------------------
@@ -260,7 +325,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = measurement_table(store, machine_id=args.machine, workload_id=args.workload, kind=args.kind,
                                  source=args.source, outcome=_status(args.status), since=_since(args.since),
                                  limit=args.limit)
-    fmt = args.format or ("json" if args.json else "table")
+    fmt = _runs_format(args)
     if fmt == "table":
         shown = ("id", "created_at", "machine_id", "kind", "n_sims", "config", "source", "outcome", "steady_s")
         text = table([[_short(r[c]) for c in shown] for r in rows], shown) + f"\n{len(rows)} measurements"
@@ -270,12 +335,47 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(text)
         return 0
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as stream:
-            write_rows(rows, stream, fmt)
+        _write_file(args.output, lambda stream: write_rows(rows, stream, fmt))
         print(f"wrote {len(rows)} measurements ({len(RUN_COLUMNS)} columns) to {args.output}", file=sys.stderr)
     else:
         write_rows(rows, sys.stdout, fmt)
     return 0
+
+
+# What each output file extension means; the longest matching suffix wins (.json.gz before .gz).
+RUNS_EXTENSIONS = {".csv": "csv", ".json": "json", ".json.gz": "json", ".txt": "table"}
+EXPORT_EXTENSIONS = (".json", ".json.gz")
+
+
+def _extension(path: str, allowed: Sequence[str], option: str) -> str:
+    """The allowed extension ``path`` ends with (case-insensitive), else a usage error naming them."""
+    name = Path(path).name.lower()
+    for ext in sorted(allowed, key=len, reverse=True):
+        if name.endswith(ext) and len(name) > len(ext):
+            return ext
+    raise UsageError(f"{option} {path}: the format follows the extension, which must be one of "
+                     f"{', '.join(allowed)}")
+
+
+def _runs_format(args: argparse.Namespace) -> str:
+    """``table``, ``csv`` or ``json``: from ``-o FILE``'s extension, else ``--format``, else ``--json``."""
+    if not args.output:
+        return args.format or ("json" if args.json else "table")
+    fmt = RUNS_EXTENSIONS[_extension(args.output, tuple(RUNS_EXTENSIONS), "-o")]
+    if args.format is not None and args.format != fmt:
+        raise UsageError(f"--format {args.format} contradicts -o {args.output} ({fmt}); drop --format or "
+                         "change the extension")
+    return fmt
+
+
+def _write_file(path: str, write: Callable[[IO[str]], None]) -> None:
+    """Write through ``write`` to ``path``, gzip-compressed when it ends in ``.gz``."""
+    if path.lower().endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8", newline="") as stream:
+            write(stream)
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            write(stream)
 
 
 def _short(value: Any) -> Any:
@@ -291,6 +391,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.kind:
         raise UsageError("--kind is not an export filter; use --workload KEY")
+    _extension(args.file, EXPORT_EXTENSIONS, "FILE")
     with _store(args) as store:
         document = export_results(store, args.file, machine_id=args.machine, workload_id=args.workload,
                                   source=args.source, outcome=_status(args.status))
@@ -343,7 +444,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = {"path": str(result.path), "figures": [str(f) for f in result.figures], "sections": list(result.sections),
            "skipped": dict(result.skipped)}
     text = [f"wrote {result.path} ({len(result.figures)} figures)"]
-    text += [f"  skipped {k}: {v}" for k, v in result.skipped.items()]
+    text += [f"  skipped {k}: {for_cli(v)}" for k, v in result.skipped.items()]
     emit(out, as_json=args.json, text="\n".join(text))
     return 0
 

@@ -10,13 +10,16 @@ heat maps, tuning convergence and the instance comparison.
 
 from ._html import SECTIONS, ReportResult, write_report
 from ._instances import InstanceComparison, InstanceRow, compare_instances, load_prices
+from ._sessions import SessionSummary, stored_report
 
 __all__ = [
     "SECTIONS",
     "InstanceComparison",
     "InstanceRow",
     "ReportResult",
+    "SessionSummary",
     "compare_instances",
     "load_prices",
+    "stored_report",
     "write_report",
 ]

@@ -31,6 +31,7 @@ from ..storage._models import TuningSessionModel
 from ..storage._storage import TARGET_SAMPLER
 from ._figures import convergence_figure, heatmap_figure, instances_figure, png_bytes, predicted_figure, speedup_figure
 from ._instances import Labels, check_prices, compare_instances
+from ._sessions import SessionSummary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -165,10 +166,36 @@ def _usable(m: Measurement) -> bool:
 # -- sections -------------------------------------------------------------------------------------
 
 
+def _latest_session_reports(data: _Data) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The stored report of the latest complete fixed-size tuning session per (machine, workload, n_sims)."""
+    with data.store.session(read_only=True) as session:
+        ids = list(session.scalars(select(TuningSessionModel.id).where(
+            TuningSessionModel.status == "complete",
+            TuningSessionModel.sampler.is_(None) | (TuningSessionModel.sampler != TARGET_SAMPLER))
+            .order_by(TuningSessionModel.id)))
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for sid in ids:
+        row = data.store.tuning_session(sid)
+        if row is not None and isinstance(row.report, dict):
+            latest[(row.machine_id, row.workload_id, row.n_sims)] = row.report
+    return latest
+
+
 def _speedup(data: _Data) -> _Section:
     default = config_id(Config().to_dict())
+    sessions = _latest_session_reports(data)
     rows = []
-    for (mid, wid, n), times in data.times.items():
+    for key in sorted(set(data.times) | set(sessions)):
+        mid, wid, n = key
+        summary = SessionSummary.from_report(sessions.get(key))
+        default_s = sessions.get(key, {}).get("default_time_s")
+        if summary.best_config is not None and summary.best_time_s and isinstance(default_s, int | float):
+            # as `autotune tune` printed it: the final side-by-side re-measurement of the session
+            rows.append((data.machine_names.get(mid) or data.labels.machine(mid),
+                         data.labels.workload(wid, n), float(default_s), summary.best_time_s,
+                         float(default_s) / summary.best_time_s, summary.best_config.label()))
+            continue
+        times = data.times.get(key, {})
         if default in times:
             best = min(times, key=lambda c: (times[c], c))
             rows.append((data.machine_names[mid], data.labels.workload(wid, n), times[default], times[best],
@@ -183,8 +210,10 @@ def _speedup(data: _Data) -> _Section:
     fig = speedup_figure(names, [r[4] for r in shown], log_scale=max(r[4] for r in rows) > 20)
     note = f" (the {_MAX_BARS} largest of {len(rows)} shown)" if len(rows) > _MAX_BARS else ""
     text = ("Time of the default config (numpy, one serial worker, float64, automatic chunks) divided by the time "
-            "of the fastest measured config, on the same machine, workload and simulation count; times are medians "
-            f"over repeated measurements{note}.")
+            "of the best config, on the same machine, workload and simulation count. Where a tuning session "
+            "completed, both times are those of its stored report, as `autotune tune` printed them (medians of the "
+            "final side-by-side re-measurement); elsewhere they are medians over every repeated measurement and the "
+            f"best config is the fastest measured{note}.")
     table = _Table(("machine", "workload", "default (s)", "best (s)", "speed-up", "best config"), rows)
     return _Section(text, [("speedup", fig)], [table])
 
@@ -307,7 +336,7 @@ def _convergence(data: _Data) -> _Section:
             .order_by(TuningSessionModel.id.desc())))
     if not ids:
         raise _NoDataError("no fixed-size tuning sessions in the database; `autotune tune` runs one")
-    curves: list[tuple[TuningSessionRow, list[float], str]] = []
+    curves: list[tuple[TuningSessionRow, list[float]]] = []
     for sid in ids:
         row = data.store.tuning_session(sid)
         trials = data.store.measurements(session_id=sid)
@@ -315,31 +344,34 @@ def _convergence(data: _Data) -> _Section:
                  for m in trials]
         if row is not None and any(math.isfinite(t) for t in times):
             best = min(times)
-            curves.append((row, [b / best for b in np.minimum.accumulate(times)], _best_label(data, trials, best)))
+            curves.append((row, [b / best for b in np.minimum.accumulate(times)]))
         if len(curves) == _MAX_SESSIONS:
             break
     if not curves:
         raise _NoDataError(f"the {len(ids)} tuning session(s) in the database have no COMPLETE measurements")
     curves.reverse()
     lines, table = [], []
-    for row, ratio, best_config in curves:
+    for row, ratio in curves:
         name = f"#{row.id} {data.machine_names.get(row.machine_id, row.machine_id)} | " \
                f"{data.labels.workload(row.workload_id, row.n_sims)}"
         lines.append((name, ratio))
         within = next((k + 1 for k, r in enumerate(ratio) if r <= 1.05), None)
+        # best and trials from the stored session report, as `autotune tune` prints them
+        summary = SessionSummary.from_report(row.report)
+        best = (f"{summary.best_config.label()} ({summary.best_time_s:.4g} s)"
+                if summary.best_config is not None and summary.best_time_s is not None else None)
         table.append((row.id, data.machine_names.get(row.machine_id, row.machine_id),
-                      data.labels.workload(row.workload_id, row.n_sims), row.sampler or "", row.status, len(ratio),
-                      within, best_config))
+                      data.labels.workload(row.workload_id, row.n_sims), row.sampler or "", row.status,
+                      summary.trials, len(ratio), within, best))
     fig = convergence_figure(lines)
-    text = (f"Best time found so far divided by the session's final best, against the trial number, for the "
-            f"{len(curves)} latest tuning sessions with COMPLETE measurements (re-measurements of the top "
-            "candidates included).")
-    header = ("session", "machine", "workload", "sampler", "status", "trials", "trials to within 5%", "best")
+    text = (f"Best time found so far divided by the fastest measurement of the session, against the measurement "
+            f"number, for the {len(curves)} latest tuning sessions with COMPLETE measurements (re-measurements of "
+            "the top candidates included). In the table, trials and best come from the session's stored report, "
+            "as `autotune tune` prints them: best is the chosen config's median in the final side-by-side "
+            "re-measurement, so it can be slower than the fastest single measurement.")
+    header = ("session", "machine", "workload", "sampler", "status", "trials", "measurements",
+              "measurements to within 5%", "best")
     return _Section(text, [("convergence", fig)], [_Table(header, table)])
-
-
-def _best_label(data: _Data, trials: list[Measurement], best: float) -> str:
-    return next(f"{data.labels.config(m.config_id)} ({best:.4g} s)" for m in trials if m.steady_s == best)
 
 
 def _instances(data: _Data, prices: Mapping[str, float] | None) -> _Section:
