@@ -120,12 +120,21 @@ def _tune_table(reports: list[dict[str, Any]]) -> str:
     rows = []
     for r in reports:
         summary = SessionSummary.from_report(r)
-        rows.append((r["name"], _size(r), summary.trials, r.get("sampler"),
+        rows.append((r["name"], _size(r), summary.trials, _examined(r), r.get("sampler"),
                      summary.best_config.label() if summary.best_config is not None else None,
                      fmt_seconds(summary.best_time_s), fmt_seconds(r.get("default_time_s")),
                      f"{r['speedup_over_default']:.2f}x" if r.get("speedup_over_default") else "-"))
-    return table(rows, ("workload", "n_sims / target", "trials", "sampler", "best config", "best", "default",
-                        "speedup"))
+    return table(rows, ("workload", "n_sims / target", "trials", "examined", "sampler", "best config", "best",
+                        "default", "speedup"))
+
+
+def _examined(report: dict[str, Any]) -> str:
+    """``8/48 (17%)``: configs of the space the session examined (measured, failed or measured before)."""
+    size = report.get("space_size")
+    if not size:
+        return "-"  # a session tuned for a target, or stored before the count existed
+    seen = sum(int(report.get(k) or 0) for k in ("configs_measured", "configs_failed", "configs_skipped"))
+    return f"{seen}/{size} ({seen / size:.0%})"
 
 
 def _measure_options(spec: SpecFile, args: argparse.Namespace) -> MeasureOptions | None:
