@@ -106,3 +106,26 @@ def test_pool_requested_while_a_child_imports_main_names_the_fix(tmp_path: Path)
     assert refusals, said
     assert all('if __name__ == "__main__":' in line for line in refusals), said
     assert proc.returncode == 0 and "CHILD-EXIT 0" in proc.stdout, said
+
+
+def test_backend_registered_from_the_main_script_is_refused_for_process_workers(tmp_path: Path) -> None:
+    """Workers do not import the main script, so a backend defined there cannot reach them: say so."""
+    source = f"""
+    print("{MARKER}", flush=True)
+    from kernels import Config, EuropeanOption, register_backend, simulate
+    from kernels.backends.numpy_backend import NumpyBackend
+
+    class MainBackend(NumpyBackend):
+        pass
+
+    register_backend("mainbk", "__main__:MainBackend")
+    call = EuropeanOption(S0=100, K=100, T=1.0, r=0.05, sigma=0.2)
+    simulate(call, 10_000, Config(backend="mainbk"), seed=1)
+    try:
+        simulate(call, 10_000, Config(backend="mainbk", executor="processes", workers=2), seed=1)
+    except ValueError as exc:
+        print("REFUSED:", exc, flush=True)
+    """
+    proc = _run(tmp_path, "main_backend", source)
+    _check(proc)
+    assert "REFUSED:" in proc.stdout and "importable module" in proc.stdout, proc.stdout + proc.stderr
