@@ -129,3 +129,30 @@ def test_backend_registered_from_the_main_script_is_refused_for_process_workers(
     proc = _run(tmp_path, "main_backend", source)
     _check(proc)
     assert "REFUSED:" in proc.stdout and "importable module" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_only_the_librarys_own_starts_withhold_the_main_module() -> None:
+    """Processes the user starts, even from another thread during a library start, still get ``__main__``."""
+    import threading
+    from multiprocessing import spawn
+
+    from kernels import _executors
+
+    main_keys = {"init_main_from_name", "init_main_from_path"}
+    assert main_keys & spawn.get_preparation_data("user").keys()  # pytest's own __main__ is named
+    inside, other = threading.Event(), {}
+
+    def user_thread() -> None:
+        inside.wait(10)
+        other.update(spawn.get_preparation_data("user"))
+
+    t = threading.Thread(target=user_thread)
+    t.start()
+    with _executors._main_withheld():
+        library = spawn.get_preparation_data("library")
+        inside.set()
+        t.join(10)
+    assert not main_keys & library.keys()
+    assert main_keys & other.keys()
+    assert main_keys & spawn.get_preparation_data("user").keys()
+    assert library["sys_path"] == other["sys_path"]  # workers still import registered backends by path
