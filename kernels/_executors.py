@@ -20,21 +20,33 @@ pool's idle workers). Workers get ``EXIT_TIMEOUT_S`` to finish the chunk they
 run, then are killed. A forked child forgets the pools it inherited (they
 belong to its parent) and starts its own with ``spawn``, because the forkserver
 it inherited is its parent's too.
+
+Workers never run the user's script. A ``spawn`` or ``forkserver`` child normally
+re-imports the parent's ``__main__`` (``multiprocessing.spawn.prepare`` runs it as
+``__mp_main__``), so a script without an ``if __name__ == "__main__":`` guard would run
+again in every worker. The pools start their workers through a context of their own
+(:func:`_context`) whose processes withhold the main module from the preparation data
+they send; workers need only this library's code and registered backends, which they
+import by name. Should a child import a main module anyway (the user's own
+``multiprocessing`` code, a fork server started with ``"__main__"`` preloaded), a pool
+requested while it does raises :class:`MainModuleReentryError` naming the fix.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import shared_memory
+from multiprocessing import spawn as mp_spawn
 from multiprocessing import util as mp_util
 from typing import TypeVar
 
@@ -46,7 +58,7 @@ from ._estimators import chunk_view, output_shape
 from ._workloads import Workload
 from .backends import adopt_registry, get_backend, registry
 
-__all__ = ["ExecutionError", "prepare", "run_chunks", "shutdown_pools"]
+__all__ = ["ExecutionError", "MainModuleReentryError", "prepare", "run_chunks", "shutdown_pools"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,12 +79,93 @@ class ExecutionError(RuntimeError):
     """A worker process died (crash, out of memory) while running chunks."""
 
 
+class MainModuleReentryError(RuntimeError):
+    """A worker pool was requested while a child process imports the user's main script."""
+
+
+# Set while this thread starts one of the library's worker processes.
+_STARTING = threading.local()
+_WRAP_LOCK = threading.Lock()
+
+
+def _withhold_main_while_starting() -> None:
+    """Make ``multiprocessing.spawn.get_preparation_data`` omit the main module for the library's starts.
+
+    Installed once per process. The wrapper changes nothing unless the calling thread is inside
+    :func:`_main_withheld`, i.e. starting one of this library's worker processes, so processes the
+    user starts are untouched. CPython has no public switch for this: the preparation data is
+    built by that function (called by the ``spawn`` and ``forkserver`` popen classes through the
+    module attribute), and ``spawn.prepare`` in the child imports the main module only when the
+    data names it (``init_main_from_name`` / ``init_main_from_path``).
+    """
+    with _WRAP_LOCK:
+        original = mp_spawn.get_preparation_data
+        if getattr(original, "_kernels_withholds_main", False):
+            return
+
+        def get_preparation_data(name: str) -> dict:
+            data = original(name)
+            if getattr(_STARTING, "active", False):
+                data.pop("init_main_from_name", None)
+                data.pop("init_main_from_path", None)
+            return data
+
+        get_preparation_data._kernels_withholds_main = True  # type: ignore[attr-defined]
+        get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
+        mp_spawn.get_preparation_data = get_preparation_data
+
+
+@contextlib.contextmanager
+def _main_withheld() -> Iterator[None]:
+    _withhold_main_while_starting()
+    outer = getattr(_STARTING, "active", False)
+    _STARTING.active = True
+    try:
+        yield
+    finally:
+        _STARTING.active = outer
+
+
+class _ForkServerProcess(mp.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):  # noqa: N802 - multiprocessing's name
+        with _main_withheld():
+            return mp.context.ForkServerProcess._Popen(process_obj)
+
+
+class _SpawnProcess(mp.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj):  # noqa: N802 - multiprocessing's name
+        with _main_withheld():
+            return mp.context.SpawnProcess._Popen(process_obj)
+
+
+class _ForkServerContext(mp.context.ForkServerContext):
+    Process = _ForkServerProcess
+
+
+class _SpawnContext(mp.context.SpawnContext):
+    Process = _SpawnProcess
+
+
+def _check_not_importing_main() -> None:
+    """Refuse to start workers from a child that is importing a main script (it would start them again)."""
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise MainModuleReentryError(
+            "kernels: a process pool (executor='processes') was requested while this child process was "
+            "importing the main script of its parent, i.e. the script calls the library at top level and a "
+            "child process is running it again. Put the script's calls under "
+            "'if __name__ == \"__main__\":'."
+        )
+
+
 def _context() -> mp.context.BaseContext:
+    """The pools' start method, in a context whose workers do not import the user's ``__main__``."""
     if not _FORKED and (sys.platform.startswith("linux") or sys.platform == "darwin"):
-        ctx = mp.get_context("forkserver")
+        ctx = _ForkServerContext()
         ctx.set_forkserver_preload(["numpy", "scipy.stats", "kernels"])
         return ctx
-    return mp.get_context("spawn")
+    return _SpawnContext()
 
 
 def _register_exit_hook() -> None:
@@ -87,6 +180,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with _POOL_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
+            _check_not_importing_main()
             _register_exit_hook()
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
             _POOLS[workers] = pool
@@ -183,11 +277,23 @@ def _process_task(
     return None
 
 
+def _check_backend_importable(name: str) -> None:
+    """Workers import a registered backend by its path, and never the user's main script."""
+    path = registry().get(name.lower(), "")
+    if path.partition(":")[0] in ("__main__", "__mp_main__"):
+        raise ValueError(
+            f"backend {name!r} is registered from the main script ({path!r}); process workers do not import "
+            "the main script, so register it from an importable module ('package.module:ClassName') to use "
+            "executor='processes'"
+        )
+
+
 def prepare(workload: Workload, config: Config, chunk_size: int) -> None:
     """One-time work before the chunks run: compile in this process, or start and warm the pool."""
     if config.executor != "processes":
         get_backend(config.backend).prepare(workload, config, chunk_size)
         return
+    _check_backend_importable(config.backend)
     key = (config.backend, repr(workload), config.precision, chunk_size, config.qmc)
     pool = _pool(config.workers)
     if key in _WARMED[config.workers]:
