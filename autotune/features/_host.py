@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import logging
 import os
 import platform
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,20 +169,102 @@ def blas_info() -> dict[str, Any]:
     return {}
 
 
+_NO_DEVICES: dict[str, Any] = {"platform": None, "kind": None, "count": 0, "memory_bytes": None}
+#: Environment variables that change which accelerators JAX sees.
+_DEVICE_ENV = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "JAX_PLATFORMS",
+               "JAX_PLATFORM_NAME", "TPU_VISIBLE_CHIPS")
+#: The probe cache file holds at most this many bytes (it is read as data, never trusted beyond that).
+MAX_PROBE_CACHE_BYTES = 64 * 1024
+CACHE_DIR_ENV = "AUTOTUNE_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where per-machine probe results are cached: ``$AUTOTUNE_CACHE_DIR``, else ``$XDG_CACHE_HOME/autotune``,
+    else ``~/.cache/autotune``."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "autotune"
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()[:64] or None
+    except OSError:
+        return None
+
+
+def _devices_key() -> dict[str, Any] | None:
+    """What the cached device probe depends on: this boot, the JAX versions and the device environment."""
+    boot = _boot_id()
+    if boot is None:  # no way to know the machine has not changed: probe every time
+        return None
+    return {"boot": boot, "jax": package_version("jax"), "jaxlib": package_version("jaxlib"),
+            "env": {k: os.environ.get(k) for k in _DEVICE_ENV}}
+
+
+def _valid_devices(value: Any) -> bool:
+    if not isinstance(value, dict) or set(value) != set(_NO_DEVICES):
+        return False
+    ok_str = all(v is None or (isinstance(v, str) and len(v) <= 200) for v in (value["platform"], value["kind"]))
+    count, mem = value["count"], value["memory_bytes"]
+    return (ok_str and isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 4096
+            and (mem is None or (isinstance(mem, int) and not isinstance(mem, bool) and 0 <= mem < 2**60)))
+
+
+def _cached_devices(key: dict[str, Any]) -> dict[str, Any] | None:
+    path = cache_dir() / "jax_devices.json"
+    try:
+        if path.stat().st_size > MAX_PROBE_CACHE_BYTES:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("key") == key and _valid_devices(data.get("devices")):
+        return dict(data["devices"])
+    return None
+
+
+def _store_devices(key: dict[str, Any], devices: dict[str, Any]) -> None:
+    path = cache_dir() / "jax_devices.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"key": key, "devices": devices}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home must not break the fingerprint
+        logger.debug("cannot cache the JAX device probe in %s: %s", path, exc)
+
+
 def jax_devices() -> dict[str, Any]:
-    """Accelerators visible to JAX: platform, kind, count and per-device memory (the smallest)."""
-    empty = {"platform": None, "kind": None, "count": 0, "memory_bytes": None}
+    """Accelerators visible to JAX: platform, kind, count and per-device memory (the smallest).
+
+    Importing JAX to ask takes 1-2 s, so the answer is cached on disk (:func:`cache_dir`) per boot,
+    JAX version and device environment variables; a process where JAX is already imported asks it.
+    """
     if importlib.util.find_spec("jax") is None:
-        return empty
+        return dict(_NO_DEVICES)
+    key = _devices_key()
+    if key is not None and "jax" not in sys.modules:
+        cached = _cached_devices(key)
+        if cached is not None:
+            return cached
+    devices = _probe_jax_devices()
+    if key is not None:
+        _store_devices(key, devices)
+    return devices
+
+
+def _probe_jax_devices() -> dict[str, Any]:
     try:
         import jax
 
         devices = [d for d in jax.devices() if d.platform != "cpu"]
     except Exception as exc:  # a broken JAX install must not break the fingerprint
         logger.debug("JAX devices unavailable: %s", exc)
-        return empty
+        return dict(_NO_DEVICES)
     if not devices:
-        return empty
+        return dict(_NO_DEVICES)
     memory = []
     for device in devices:
         try:
