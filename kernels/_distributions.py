@@ -12,10 +12,12 @@ import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from scipy import stats
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 from ._limits import MAX_BINOMIAL_TRIALS, MAX_EXPECTED_CLAIMS, TAIL_PROBABILITY, finite_or_inf
 from ._validation import check_int, check_real
@@ -106,6 +108,13 @@ class Severity(ABC):
         return _plausible_max(self)
 
 
+def _stats() -> Any:
+    """``scipy.stats``, imported on first use (it takes about a second to import)."""
+    from scipy import stats
+
+    return stats
+
+
 def _log1p(w: Any, xp: Any) -> Any:
     """``log(1 + w)`` for complex ``w``, accurate near 0 (numpy's complex ``log1p`` is ``log(1 + w)``)."""
     x, y = xp.real(w), xp.imag(w)
@@ -143,7 +152,7 @@ class Poisson(Frequency):
         return (self.lam, 0.0)
 
     def scipy(self) -> stats.rv_discrete:
-        return stats.poisson(self.lam)
+        return _stats().poisson(self.lam)
 
     def pgf(self, z: Any, xp: Any = np) -> Any:
         # exp(lam (z - 1))
@@ -187,7 +196,7 @@ class NegativeBinomial(Frequency):
         return (self.n, self.p)
 
     def scipy(self) -> stats.rv_discrete:
-        return stats.nbinom(self.n, self.p)
+        return _stats().nbinom(self.n, self.p)
 
     def pgf(self, z: Any, xp: Any = np) -> Any:
         # (p / (1 - (1 - p) z))**n = exp(-n log1p(-(1 - p) (z - 1) / p)); for |z| <= 1 the
@@ -225,7 +234,7 @@ class Binomial(Frequency):
         return (float(self.n), self.p)
 
     def scipy(self) -> stats.rv_discrete:
-        return stats.binom(self.n, self.p)
+        return _stats().binom(self.n, self.p)
 
     def pgf(self, z: Any, xp: Any = np) -> Any:
         # (1 - p + p z)**n = exp(n log1p(p (z - 1))); n is an integer, so the log's branch does not matter.
@@ -257,7 +266,7 @@ class Gamma(Severity):
         return (self.shape, self.scale)
 
     def scipy(self) -> stats.rv_continuous:
-        return stats.gamma(self.shape, scale=self.scale)
+        return _stats().gamma(self.shape, scale=self.scale)
 
 
 @dataclass(frozen=True)
@@ -277,7 +286,7 @@ class Lognormal(Severity):
         return (self.mu, self.sigma)
 
     def scipy(self) -> stats.rv_continuous:
-        return stats.lognorm(self.sigma, scale=math.exp(self.mu))
+        return _stats().lognorm(self.sigma, scale=math.exp(self.mu))
 
 
 @dataclass(frozen=True)
@@ -303,7 +312,7 @@ class Pareto(Severity):
         return (self.shape, self.scale)
 
     def scipy(self) -> stats.rv_continuous:
-        return stats.lomax(self.shape, scale=self.scale)
+        return _stats().lomax(self.shape, scale=self.scale)
 
 
 @dataclass(frozen=True)
@@ -321,7 +330,7 @@ class Exponential(Severity):
         return (self.scale, 0.0)
 
     def scipy(self) -> stats.rv_continuous:
-        return stats.expon(scale=self.scale)
+        return _stats().expon(scale=self.scale)
 
 
 @dataclass(frozen=True)
@@ -342,7 +351,7 @@ class Weibull(Severity):
         return (self.shape, self.scale)
 
     def scipy(self) -> stats.rv_continuous:
-        return stats.weibull_min(self.shape, scale=self.scale)
+        return _stats().weibull_min(self.shape, scale=self.scale)
 
 
 FREQUENCIES: dict[str, type[Frequency]] = {c.family: c for c in (Poisson, NegativeBinomial, Binomial)}

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import qmc
 
 from ._chunks import Chunk
 
@@ -28,6 +27,8 @@ def sobol_uniforms(chunk: Chunk, dim: int) -> np.ndarray:
     # seed object; a fresh copy gives every chunk of a replicate the same scramble.
     s = chunk.scramble_seed
     fresh = np.random.SeedSequence(s.entropy, spawn_key=s.spawn_key, pool_size=s.pool_size)
+    from scipy.stats import qmc  # imported on first use: scipy.stats takes about a second
+
     engine = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng(fresh))
     if chunk.offset:
         engine.fast_forward(chunk.offset)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from scipy.special import ndtri
-from scipy.stats import t as student_t
 
 from ._estimators import estimate_names
 from ._validation import check_real
@@ -128,4 +127,8 @@ class Target:
 def interval_quantile(confidence: float, dof: int | None) -> float:
     """The two-sided ``confidence`` quantile: normal when ``dof`` is None, else Student-t with ``dof``."""
     p = 0.5 + confidence / 2
-    return float(ndtri(p)) if dof is None else float(student_t.ppf(p, dof))
+    if dof is None:
+        return float(ndtri(p))
+    from scipy.stats import t as student_t  # imported on first use: scipy.stats takes about a second
+
+    return float(student_t.ppf(p, dof))

@@ -10,10 +10,9 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from scipy import stats
 
 from kernels import MAX_SIMS, Config, Target, Workload, check_int, check_real, workload_kind
 
@@ -31,6 +30,13 @@ if TYPE_CHECKING:
 __all__ = ["BRUTE_FORCE_THRESHOLD", "SAMPLERS", "tune"]
 
 log = logging.getLogger(__name__)
+
+
+def _stats() -> Any:
+    """``scipy.stats``, imported on first use (it takes about a second to import)."""
+    from scipy import stats
+
+    return stats
 
 #: With ``sampler="auto"``, spaces with at most this many valid configs are searched exhaustively.
 BRUTE_FORCE_THRESHOLD = 48
@@ -108,7 +114,7 @@ def pick_best(samples: dict[Config, list[float]], alpha: float = 0.05) -> Config
     for c in medians:
         if c == fastest:
             continue
-        if len(samples[c]) >= 3 and stats.mannwhitneyu(samples[c], samples[fastest]).pvalue > alpha:
+        if len(samples[c]) >= 3 and _stats().mannwhitneyu(samples[c], samples[fastest]).pvalue > alpha:
             tied.append(c)
     return min(tied, key=complexity)
 
