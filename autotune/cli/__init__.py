@@ -19,9 +19,18 @@ from collections.abc import Sequence
 
 from .._errors import AutotuneError
 from ._errors import UsageError, for_cli
-from ._specs import SpecError, SpecFile, load_spec
 
 __all__ = ["SpecError", "SpecFile", "build_parser", "load_spec", "main"]
+
+
+def __getattr__(name: str) -> object:
+    # The spec module builds the built-in suites (workloads, scipy distributions) when imported:
+    # `autotune --help` and `--version` must not pay for it.
+    if name in ("SpecError", "SpecFile", "load_spec"):
+        from . import _specs
+
+        return getattr(_specs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -233,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     log = logging.getLogger("autotune.cli")
+    from ._specs import SpecError
+
     try:
         from . import _commands  # the heavy imports (numba, jax, sklearn) only once the arguments are good
 

@@ -131,15 +131,20 @@ def test_backend_registered_from_the_main_script_is_refused_for_process_workers(
     assert "REFUSED:" in proc.stdout and "importable module" in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_only_the_librarys_own_starts_withhold_the_main_module() -> None:
+def test_only_the_librarys_own_starts_withhold_the_main_module(monkeypatch) -> None:
     """Processes the user starts, even from another thread during a library start, still get ``__main__``."""
     import threading
+    import types
     from multiprocessing import spawn
 
     from kernels import _executors
 
+    # A user's script as the main module (pytest's own, or an xdist worker's, may name none).
+    script = types.ModuleType("__main__")
+    script.__file__, script.__spec__ = "/tmp/user_script.py", None
+    monkeypatch.setitem(sys.modules, "__main__", script)
     main_keys = {"init_main_from_name", "init_main_from_path"}
-    assert main_keys & spawn.get_preparation_data("user").keys()  # pytest's own __main__ is named
+    assert main_keys & spawn.get_preparation_data("user").keys()
     inside, other = threading.Event(), {}
 
     def user_thread() -> None:
