@@ -51,7 +51,7 @@ def test_tiers_in_order(db_url: str) -> None:
     _check_price(first, TUNED)
     _tune_and_train(db_url)
     reset()
-    cached = tuned_simulate(TUNED, N, storage=db_url, seed=2)
+    cached = tuned_simulate(TUNED, N, storage=db_url, seed=2, calls=1000)  # one-offs repaid: the cache tier
     assert cached.decision.source == "cache" and cached.decision.predicted_s > 0
     best = open_storage(db_url).best_tuned(machine_fingerprint().machine_id, workload_features(TUNED, N).key)
     assert cached.decision.config == Config.from_dict(best[1])
@@ -249,8 +249,8 @@ def test_enough_new_rows_retrain_the_model_in_the_background(db_url: str, monkey
     monkeypatch.setattr(rt_module, "RETRAIN_CHECK_EVERY", 1)
     monkeypatch.setattr(rt_module, "RETRAIN_MIN_NEW_ROWS", 3)
     monkeypatch.setattr(rt_module, "RETRAIN_FRACTION", 0.0)
-    for seed in range(4):
-        tuned_simulate(OTHER, N, storage=db_url, seed=seed, policy="exploit")
+    for seed in range(4):  # many calls expected: one config, whose later calls record steady rows
+        tuned_simulate(OTHER, N, storage=db_url, seed=seed, policy="exploit", calls=1000)
     flush()
     deadline = time.monotonic() + 60
     while store.latest_model("default").id == first and time.monotonic() < deadline:
