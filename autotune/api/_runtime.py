@@ -47,8 +47,8 @@ class CacheEntry:
     """The measured best config of a (machine, workload): from the latest complete tuning session.
 
     ``first_call_s`` is each config's median first call in the session (its one-off costs: compiling,
-    starting a pool, plus one run), and ``steady_s`` its median steady-state time, for the tuned best
-    and the default config, where the session measured them.
+    starting a pool, plus one run), and ``steady_s`` its steady-state time in the session's final
+    side-by-side re-measurement, for the tuned best and the default config, where the session has them.
     """
 
     session_id: int
@@ -141,19 +141,21 @@ class Runtime:
         return state.cache
 
     def _with_costs(self, entry: CacheEntry) -> CacheEntry:
-        """The entry with the session's first-call and steady medians of its best and of the default config."""
+        """The entry with the steady times of its best and of the default config from the session's final
+        side-by-side re-measurement (its report), and their median first calls from its measurements."""
         try:
+            row = self.store.tuning_session(entry.session_id)
             rows = self.store.measurements(session_id=entry.session_id, outcome="complete")
         except Exception as exc:
             log.warning("autotune: cannot read the tuning session's one-off costs (%s)", exc)
             return entry
-        for config in {entry.config, Config()}:
+        report = row.report if row is not None and isinstance(row.report, dict) else {}
+        for config, steady in ((entry.config, entry.best_time_s), (Config(), report.get("default_time_s"))):
+            if isinstance(steady, (int, float)) and not isinstance(steady, bool) and steady > 0:
+                entry.steady_s[config] = float(steady)
             first = [m.first_call_s for m in rows if m.config == config and m.first_call_s is not None]
-            steady = [m.steady_s for m in rows if m.config == config and m.steady_s is not None]
             if first:
                 entry.first_call_s[config] = statistics.median(first)
-            if steady:
-                entry.steady_s[config] = statistics.median(steady)
         return entry
 
     def target_cache_entry(self, state: WorkloadState, target: Any) -> CacheEntry | None:

@@ -135,7 +135,7 @@ def test_tune_resumes_without_measuring_again(tuned_db: Path, specs: dict[str, P
 
 def test_predict_then_run_use_the_cache_and_the_model(tuned_db: Path, specs: dict[str, Path]) -> None:
     # Many calls expected: the tuned configs' one-off costs are repaid (a one-shot may get the default).
-    seen = json.loads(autotune("predict", str(specs["train"]), "--json", "--calls", "1000", db=tuned_db).stdout)
+    seen = json.loads(autotune("predict", str(specs["train"]), "--json", "--calls", "1000000000", db=tuned_db).stdout)
     assert [p["source"] for p in seen] == ["cache", "cache"] and all(p["predicted_s"] > 0 for p in seen)
     unseen = json.loads(autotune("predict", str(specs["unseen"]), "--json", db=tuned_db).stdout)
     assert unseen[0]["source"] == "model" and unseen[0]["model_version"] is not None
