@@ -39,7 +39,7 @@ from ._distributions import (
     Severity,
     Weibull,
 )
-from ._executors import ExecutionError, shutdown_pools
+from ._executors import ExecutionError, MainModuleReentryError, shutdown_pools, worker_context
 from ._fft import DEFAULT_FFT_RTOL, MAX_FFT_POINTS, AggregateDistribution, GridTooLargeError, aggregate_distribution
 from ._limits import (
     FLOAT32_LIMIT,
@@ -111,6 +111,7 @@ __all__ = [
     "Grid",
     "GridTooLargeError",
     "Lognormal",
+    "MainModuleReentryError",
     "NegativeBinomial",
     "Pareto",
     "Poisson",
@@ -144,5 +145,6 @@ __all__ = [
     "set_memory_limit",
     "shutdown_pools",
     "simulate",
+    "worker_context",
     "workload_kind",
 ]

@@ -58,7 +58,7 @@ from ._estimators import chunk_view, output_shape
 from ._workloads import Workload
 from .backends import adopt_registry, get_backend, registry
 
-__all__ = ["ExecutionError", "MainModuleReentryError", "prepare", "run_chunks", "shutdown_pools"]
+__all__ = ["ExecutionError", "MainModuleReentryError", "prepare", "run_chunks", "shutdown_pools", "worker_context"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,6 +157,17 @@ def _check_not_importing_main() -> None:
             "child process is running it again. Put the script's calls under "
             "'if __name__ == \"__main__\":'."
         )
+
+
+def worker_context() -> mp.context.BaseContext:
+    """The ``multiprocessing`` context this library starts its processes with.
+
+    ``forkserver`` (``spawn`` in a forked child, and off Linux and macOS), in a context whose
+    processes do not re-import the user's ``__main__``: a script without an
+    ``if __name__ == "__main__":`` guard runs once. Tools built on kernels that start worker
+    processes of their own (autotune's isolated measurements) use it too.
+    """
+    return _context()
 
 
 def _context() -> mp.context.BaseContext:

@@ -14,7 +14,6 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from multiprocessing import spawn as mp_spawn
 
 import numpy as np
 import psutil
@@ -30,6 +29,7 @@ from kernels import (
     check_real,
     shutdown_pools,
     simulate,
+    worker_context,
     workload_kind,
 )
 
@@ -246,52 +246,6 @@ def _kill_tree(pid: int) -> None:
 
 
 # Set while this thread starts a measurement process.
-_STARTING = threading.local()
-_WRAP_LOCK = threading.Lock()
-
-
-def _withhold_main_while_starting() -> None:
-    """Make ``multiprocessing.spawn.get_preparation_data`` omit the main module for measurement processes.
-
-    A spawned or forkserver child re-imports the parent's main script when the preparation data
-    names it (``init_main_from_name`` / ``init_main_from_path``), so a script that calls
-    ``autotune.tune`` without an ``if __name__ == "__main__":`` guard would run again in every
-    measurement process. The child needs nothing from ``__main__`` (its target and arguments live
-    in importable modules). CPython has no public switch for this, so the function that builds the
-    data is wrapped once per process; the wrapper changes nothing unless the calling thread is
-    starting a measurement process (``_MeasureProcess``), so other processes are untouched, and
-    unlike swapping ``sys.modules["__main__"]`` it is invisible to other threads.
-    """
-    with _WRAP_LOCK:
-        original = mp_spawn.get_preparation_data
-        if getattr(original, "_autotune_withholds_main", False):
-            return
-
-        def get_preparation_data(name: str) -> dict:
-            data = original(name)
-            if getattr(_STARTING, "active", False):
-                data.pop("init_main_from_name", None)
-                data.pop("init_main_from_path", None)
-            return data
-
-        get_preparation_data._autotune_withholds_main = True  # type: ignore[attr-defined]
-        get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
-        mp_spawn.get_preparation_data = get_preparation_data
-
-
-class _MeasureProcess(mp.context.ForkServerProcess):
-    """A fork-server process whose preparation data names no main module."""
-
-    @staticmethod
-    def _Popen(process_obj):  # noqa: N802 - multiprocessing's name
-        _withhold_main_while_starting()
-        _STARTING.active = True
-        try:
-            return mp.context.ForkServerProcess._Popen(process_obj)
-        finally:
-            _STARTING.active = False
-
-
 def _check_not_importing_main() -> None:
     """Refuse to measure from a child that is importing a main script (it would start measurements again)."""
     if getattr(mp.current_process(), "_inheriting", False):
@@ -304,15 +258,18 @@ def _check_not_importing_main() -> None:
 
 def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: MeasureOptions) -> Measurement:
     _check_not_importing_main()
-    ctx = mp.get_context("forkserver")
+    # The library's context: its processes never re-import the user's main script, so an unguarded
+    # script that calls autotune.tune runs once (kernels.worker_context).
+    ctx = worker_context()
     # Takes effect if the fork server is not running yet: each measurement process then starts with
     # the harness and numba (a second per process otherwise) already imported.
-    ctx.set_forkserver_preload(["numpy", "scipy.stats", "numba", "kernels", __name__])
+    if hasattr(ctx, "set_forkserver_preload"):
+        ctx.set_forkserver_preload(["numpy", "scipy.stats", "numba", "kernels", __name__])
     recv, send = ctx.Pipe(duplex=False)
     fd, log_path = tempfile.mkstemp(prefix="autotune-measure-", suffix=".log")
     os.close(fd)
     args = (send, backend_registry(), log_path, workload, n_sims, config, options)
-    proc = _MeasureProcess(target=_child, args=args, name="autotune-measure")
+    proc = ctx.Process(target=_child, args=args, name="autotune-measure")
     proc.start()
     send.close()
     try:
