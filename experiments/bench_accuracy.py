@@ -74,6 +74,7 @@ from kernels import (
 )
 
 from . import peers
+from ._ratios import fmt_ratio, ratio, verdict
 from .bench_kernels import RESULTS
 
 MARKET = {"S0": 100.0, "K": 100.0, "T": 1.0, "r": 0.05, "sigma": 0.2}
@@ -142,32 +143,12 @@ def shortlist(predicted: dict[Any, float], *, keep: int = 3, within: float = 3.0
     return chosen or ranked[:1]
 
 
-def ratio(slow: float | None, fast: float | None) -> float | None:
-    """``slow / fast`` (how many times faster ``fast`` is), None when either is missing."""
-    if slow is None or fast is None or not fast > 0 or not math.isfinite(slow):
-        return None
-    return slow / fast
-
-
-def verdict(value: float | None, aim: float) -> str:
-    if value is None:
-        return "n/a"
-    return "met" if value >= aim else "missed"
-
-
 def fmt_seconds(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "-"
     if x < 1:
         return f"{x * 1e3:.1f} ms"
     return f"{x:.2f} s" if x < 100 else f"{x:,.0f} s"
-
-
-def fmt_ratio(x: float | None, extrapolated: bool = False) -> str:
-    if x is None:
-        return "-"
-    text = f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
-    return f"~{text}" if extrapolated else text
 
 
 def fmt_n(n: float | None, approx: bool = False) -> str:

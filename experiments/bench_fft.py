@@ -65,6 +65,7 @@ from kernels import (
 from kernels._analytic import portfolio_moments
 
 from . import fft_peers
+from ._ratios import fmt_ratio, ratio, verdict
 from .bench_kernels import RESULTS
 from .fft_peers import PeerRun, Search
 
@@ -120,19 +121,6 @@ def rel_error(value: float | None, reference: float) -> float | None:
     return abs(value - reference) / abs(reference)
 
 
-def ratio(slow: float | None, fast: float | None) -> float | None:
-    """``slow / fast`` (how many times faster ``fast`` is), None when either is missing."""
-    if slow is None or fast is None or not fast > 0 or not math.isfinite(slow):
-        return None
-    return slow / fast
-
-
-def verdict(value: float | None, aim: float) -> str:
-    if value is None:
-        return "n/a"
-    return "met" if value >= aim else "missed"
-
-
 def fmt_seconds(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "-"
@@ -141,13 +129,6 @@ def fmt_seconds(x: float | None) -> str:
     if x < 1:
         return f"{x * 1e3:.3g} ms"
     return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"
-
-
-def fmt_ratio(x: float | None, approx: bool = False) -> str:
-    if x is None:
-        return "-"
-    text = f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
-    return f"~{text}" if approx else text
 
 
 def fmt_err(x: float | None) -> str:

@@ -78,7 +78,7 @@ def test_ratio_verdict_and_formats() -> None:
     assert ba.ratio(10.0, 0.1) == pytest.approx(100.0)
     assert ba.ratio(None, 1.0) is None and ba.ratio(1.0, 0.0) is None
     assert ba.verdict(100.0, 100.0) == "met" and ba.verdict(9.9, 10.0) == "missed" and ba.verdict(None, 1) == "n/a"
-    assert ba.fmt_ratio(2.5, extrapolated=True) == "~2.5x" and ba.fmt_ratio(None) == "-"
+    assert ba.fmt_ratio(2.5, approx=True) == "~2.5x" and ba.fmt_ratio(None) == "-"
     assert ba.fmt_seconds(0.0123) == "12.3 ms" and ba.fmt_seconds(math.inf) == "-"
 
 
