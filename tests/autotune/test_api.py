@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import subprocess
@@ -231,11 +232,13 @@ def test_import_is_lazy_and_every_public_name_resolves() -> None:
 
 
 def test_overhead_benchmark_runs(tmp_path) -> None:
-    out = subprocess.run([sys.executable, "-m", "experiments.bench_overhead", "--calls", "20", "--out", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "experiments.bench_overhead", "--calls", "20", "--cold", "1",
+                          "--out", str(tmp_path)],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "cache" in out.stdout and "model" in out.stdout
-    assert (tmp_path / "bench_overhead.json").exists()
+    assert "cache" in out.stdout and "model" in out.stdout and "cold, fresh processes" in out.stdout
+    cold = json.loads((tmp_path / "bench_overhead.json").read_text())["cold"]
+    assert cold["help_s"] > 0 and cold["cache"]["first_decision_s"] > 0 and cold["model"]["import_s"] > 0
 
 
 def test_enough_new_rows_retrain_the_model_in_the_background(db_url: str, monkeypatch) -> None:
