@@ -31,6 +31,7 @@ import numpy as np
 from scipy import special
 
 from ._distributions import Exponential, Gamma, Lognormal, Pareto, Severity, Weibull
+from ._validation import check_choice
 
 __all__ = ["DISCRETISATIONS", "discretise_layer"]
 
@@ -137,8 +138,7 @@ def discretise_layer(
         float64 array of ``points`` probabilities. They sum to ``1 - P(Y > (points - 1) h)``:
         probability beyond the grid is left out.
     """
-    if method not in DISCRETISATIONS:
-        raise ValueError(f"method must be one of {list(DISCRETISATIONS)}, got {method!r}")
+    method = check_choice("discretise_layer", "method", method, DISCRETISATIONS)
     h, n = float(step), int(points)
     out = np.zeros(n)
     top = (n - 1) * h

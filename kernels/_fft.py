@@ -56,11 +56,13 @@ import numpy as np
 import scipy.fft
 
 from ._analytic import compound_moments
+from ._config import FFT_BACKENDS
 from ._discretise import DISCRETISATIONS, discretise_layer
 from ._estimators import estimate_names, vector_dot
 from ._resources import memory_limit
 from ._results import Grid, SimulationResult, Timing
 from ._target import Target, TargetNotMetWarning
+from ._validation import check_choice, check_int, check_real
 from ._workloads import PolicyGroup, PolicyTerms, Portfolio
 from .backends._registry import get_backend
 
@@ -189,15 +191,12 @@ def aggregate_distribution(
     """
     if not isinstance(portfolio, Portfolio):
         raise ValueError(f"aggregate_distribution needs a Portfolio, got {type(portfolio).__name__}")
-    if not (isinstance(step, (int, float)) and not isinstance(step, bool) and 0 < step < math.inf):
-        raise ValueError(f"step must be a positive finite number, got {step!r}")
-    if isinstance(points, bool) or not isinstance(points, int) or not 2 <= points <= MAX_FFT_POINTS or points % 2:
-        raise ValueError(f"points must be an even integer in [2, {MAX_FFT_POINTS}] (kernels.MAX_FFT_POINTS), "
-                         f"got {points!r}")
-    if discretisation not in DISCRETISATIONS:
-        raise ValueError(f"discretisation must be one of {list(DISCRETISATIONS)}, got {discretisation!r}")
-    if backend not in ("numpy", "jax"):
-        raise ValueError(f"backend must be 'numpy' or 'jax' for an FFT, got {backend!r}")
+    step = check_real("aggregate_distribution", "step", step, low=0, low_open=True)
+    points = check_int("aggregate_distribution", "points", points, low=2, high=MAX_FFT_POINTS)
+    if points % 2:
+        raise ValueError(f"aggregate_distribution.points must be even, got {points}")
+    discretisation = check_choice("aggregate_distribution", "discretisation", discretisation, DISCRETISATIONS)
+    backend = check_choice("aggregate_distribution", "backend", backend, FFT_BACKENDS)
     xp, rfft, irfft = _backend(backend)
     transform = None
     for group in portfolio.groups:

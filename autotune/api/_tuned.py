@@ -403,17 +403,17 @@ def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | 
         if result is None:  # the try counts as deciding; the Monte Carlo choice runs next
             source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
             decided = start = time.perf_counter()
-    try:
-        if result is None:
+    if result is None:
+        try:
             result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
-    except Exception as exc:
-        if config == Config():
-            raise
-        log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
-        note = f"{source} config {config.label()} failed at run time: {exc}"
-        source, config, predicted, sims = "default", Config(), None, None
-        start = time.perf_counter()
-        result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
+        except Exception as exc:
+            if config == Config():
+                raise
+            log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
+            note = f"{source} config {config.label()} failed at run time: {exc}"
+            source, config, predicted, sims = "default", Config(), None, None
+            start = time.perf_counter()
+            result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
     measured = time.perf_counter() - start
     if record:
         # A run's size varies from call to call: the row is keyed at the size it ran, while first calls
