@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,peers]'
+	$(PY) -m pip install --quiet -e '.[dev,peers,dask,postgres]'
 	touch $@
 
 # The main job: tune a small suite, train the model, run unseen workloads, write the report.
