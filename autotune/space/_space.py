@@ -24,14 +24,47 @@ from kernels import (
     workload_kind,
 )
 
-__all__ = ["SearchSpace", "complexity", "coverage_order", "estimate_peak_memory", "search_space", "stratum",
-           "usable_cores"]
+__all__ = ["REPRODUCIBLE_KNOBS", "SearchSpace", "check_reference", "complexity", "coverage_order",
+           "estimate_peak_memory", "reproducible_with", "search_space", "stratum", "usable_cores"]
 
 # Explicit chunk sizes tried besides "auto" (None): powers of four from 4 Ki to 1 Mi sims.
 CHUNK_CANDIDATES = (4096, 16384, 65536, 262144, 1048576)
 _EXECUTORS = ("serial", "threads", "processes")
 #: The knobs that refine a (backend, executor) stratum: :func:`coverage_order` varies one at a time first.
 _REFINEMENTS = ("workers", "precision", "qmc", "shared_memory", "chunk_size")
+
+
+#: The knobs that decide a run's numbers (with the seed and ``n_sims``): configs that agree on all of them
+#: give bit-identical results, whatever their executor, workers and shared memory (chunks are seeded by
+#: their index alone, write to fixed places in the run's buffer and are reduced in plan order; see
+#: ``tests/kernels/test_reproducible_bits.py``). ``chunk_size=None`` is such a value too: the automatic
+#: size depends on the workload and ``n_sims`` only, never on the workers.
+REPRODUCIBLE_KNOBS = ("method", "backend", "precision", "chunk_size", "qmc", "qmc_scrambles", "antithetic",
+                      "control_variate", "discretisation")
+
+
+def reproducible_with(config: Config, reference: Config) -> bool:
+    """Whether ``config`` gives results bit-identical to ``reference`` (same seed and ``n_sims``).
+
+    True when they agree on every knob of :data:`REPRODUCIBLE_KNOBS`; executor, workers and
+    shared memory are free.
+    """
+    return all(getattr(config, k) == getattr(reference, k) for k in REPRODUCIBLE_KNOBS)
+
+
+def check_reference(workload: Workload, reproducible: bool, reference: Config | None) -> Config | None:
+    """The pinned reference of reproducible mode (``Config()`` unless given), or None when it is off."""
+    if not isinstance(reproducible, bool):
+        raise ValueError(f"reproducible must be True or False, got {reproducible!r}")
+    if reference is not None and not isinstance(reference, Config):
+        raise ValueError(f"reference must be a kernels.Config or None, got {type(reference).__name__}")
+    if not reproducible:
+        if reference is not None:
+            raise ValueError("reference= is the pinned config of reproducible mode: pass reproducible=True with it")
+        return None
+    ref = reference if reference is not None else Config()
+    ref.check_workload(workload)
+    return ref
 
 
 def usable_cores() -> int:
@@ -125,9 +158,18 @@ class SearchSpace:
     shared_memory: tuple[bool, ...]
     memory_limit_bytes: int | None
     workload: Workload
+    #: with reproducible mode, the pinned reference: only configs bit-identical to it are valid, and
+    #: every config is built from it (its estimator knobs kept); None: every config is built from Config()
+    reference: Config | None = None
+
+    def _config(self, **knobs: Any) -> Config:
+        """A config with these knobs, the rest from the reference (or the defaults)."""
+        return Config(**knobs) if self.reference is None else self.reference.replace(**knobs)
 
     def violation(self, config: Config) -> str | None:
         """Why ``config`` breaks a hard constraint, or None if it is valid."""
+        if self.reference is not None and not reproducible_with(config, self.reference):
+            return f"not bit-identical to the pinned reference {self.reference.label()}"
         if config.workers > self.cores:
             return f"workers={config.workers} exceeds the {self.cores} usable cores"
         if config.workers > self.n_sims:
@@ -161,8 +203,8 @@ class SearchSpace:
         ):
             if executor not in self.executors:
                 continue
-            cfg = Config(backend=backend, executor=executor, workers=w, shared_memory=shm, precision=precision,
-                         chunk_size=chunk, qmc=qmc)
+            cfg = self._config(backend=backend, executor=executor, workers=w, shared_memory=shm,
+                               precision=precision, chunk_size=chunk, qmc=qmc)
             if self.is_valid(cfg):
                 out.add(cfg)
         return sorted(out, key=lambda c: (c != Config(), complexity(c)))
@@ -184,7 +226,10 @@ class SearchSpace:
 
     def signature(self) -> str:
         """A short hash of :meth:`choices`: studies over different spaces must not share a name."""
-        text = json.dumps({k: list(v) for k, v in self.choices().items()}, sort_keys=True)
+        data: dict[str, Any] = {k: list(v) for k, v in self.choices().items()}
+        if self.reference is not None:  # the pinned estimator knobs are no choices, but set the configs
+            data["reference"] = {k: getattr(self.reference, k) for k in REPRODUCIBLE_KNOBS}
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
     def suggest(self, trial: optuna.Trial) -> Config:
@@ -199,8 +244,8 @@ class SearchSpace:
         precision = trial.suggest_categorical("precision", list(self.precisions))
         chunk = trial.suggest_categorical("chunk_size", list(self.chunk_sizes))
         qmc = trial.suggest_categorical("qmc", list(self.qmc))
-        cfg = Config(backend=backend, executor=executor, workers=workers, shared_memory=shm, precision=precision,
-                     chunk_size=chunk, qmc=qmc)
+        cfg = self._config(backend=backend, executor=executor, workers=workers, shared_memory=shm,
+                           precision=precision, chunk_size=chunk, qmc=qmc)
         reason = self.violation(cfg)
         if reason is not None:
             trial.set_user_attr("constraint", reason)
@@ -252,6 +297,7 @@ def search_space(
     executors: tuple[str, ...] | None = None,
     qmc: tuple[bool, ...] = (False, True),
     chunk_sizes: tuple[int | None, ...] | None = None,
+    reference: Config | None = None,
 ) -> SearchSpace:
     """The search space for ``workload`` at ``n_sims`` on this machine.
 
@@ -261,6 +307,11 @@ def search_space(
         cores: usable cores (default: this process's affinity).
         memory_limit_bytes: reject configs whose estimated peak memory exceeds this.
         backends, executors, qmc, chunk_sizes: restrict a knob's candidates.
+        reference: reproducible mode: only configs whose results are bit-identical to this
+            :class:`kernels.Config` (:func:`reproducible_with`): its backend, precision, chunk size and
+            estimator are pinned, executor, workers and shared memory stay free. The pinned knobs'
+            candidates are then the reference's alone (``backends``, ``qmc`` and ``chunk_sizes`` must
+            include them if given).
 
     Raises:
         ValueError: a bad argument, naming it.
@@ -271,6 +322,7 @@ def search_space(
     if memory_limit_bytes is not None:
         memory_limit_bytes = check_int("", "memory_limit_bytes", memory_limit_bytes, low=1)
     known = backend_names()
+    given = {"backends": backends is not None, "chunk_sizes": chunk_sizes is not None, "qmc": True}
     backends = _choices("backends", backends, ("numpy", "numba", "jax"))
     for b in backends:
         if b not in known:
@@ -290,6 +342,9 @@ def search_space(
     qmc = _choices("qmc", qmc, ())
     if not qmc or not all(isinstance(q, bool) for q in qmc):
         raise ValueError(f"qmc must be a non-empty tuple of True/False, got {qmc!r}")
+    precisions: tuple[str, ...] = ("float64", "float32")
+    if reference is not None:
+        backends, precisions, chunk_sizes, qmc = _pin(workload, reference, backends, chunk_sizes, qmc, given)
     return SearchSpace(
         kind=kind,
         n_sims=n_sims,
@@ -297,10 +352,28 @@ def search_space(
         backends=backends,
         executors=executors,
         workers=_worker_counts(cores),
-        precisions=("float64", "float32"),
+        precisions=precisions,
         chunk_sizes=tuple(chunk_sizes),
         qmc=tuple(qmc),
         shared_memory=(False, True),
         memory_limit_bytes=memory_limit_bytes,
         workload=workload,
+        reference=reference,
     )
+
+
+def _pin(workload: Workload, reference: Config, backends: tuple, chunk_sizes: tuple, qmc: tuple,
+         given: dict[str, bool]) -> tuple[tuple, tuple, tuple, tuple]:
+    """The candidates of the knobs the reference pins: its own values, which restrictions given must allow."""
+    if not isinstance(reference, Config):
+        raise ValueError(f"reference must be a kernels.Config or None, got {type(reference).__name__}")
+    reference.check_workload(workload)
+    if reference.method != "mc":
+        raise ValueError(f"reference.method={reference.method!r} has no execution knobs to search; a reproducible "
+                         "search space needs a Monte Carlo reference (method='mc')")
+    for name, allowed, value in (("backends", backends, reference.backend), ("qmc", qmc, reference.qmc),
+                                 ("chunk_sizes", chunk_sizes, reference.chunk_size)):
+        if given[name] and value not in allowed:
+            raise ValueError(f"{name}={list(allowed)} excludes the pinned reference's value {value!r} "
+                             f"(reference {reference.label()})")
+    return (reference.backend,), (reference.precision,), (reference.chunk_size,), (reference.qmc,)

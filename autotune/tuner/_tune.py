@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import statistics
@@ -20,7 +21,7 @@ from .._errors import TuningError
 from .._outcome import Outcome, Source
 from ..features import machine_fingerprint, workload_features
 from ..measure import Measurement, MeasureOptions, check_options, compare_configs, config_key, measure, reference_result
-from ..space import SearchSpace, complexity, search_space, stratum
+from ..space import SearchSpace, check_reference, complexity, reproducible_with, search_space, stratum
 from ..storage import ResultsLog, Storage, open_storage
 from ._report import TuningReport
 
@@ -60,13 +61,15 @@ class _Seen:
     errors: dict[str, tuple[dict[str, float], dict[str, float]]] = field(default_factory=dict)
 
     @classmethod
-    def from_store(cls, store: Storage, machine_id: str, workload_id: str, n_sims: int) -> _Seen:
+    def from_store(cls, store: Storage, machine_id: str, workload_id: str, n_sims: int,
+                   reference: Config | None = None) -> _Seen:
         found: dict[str, list[float | None]] = {}
         configs: dict[str, Config] = {}
         errors: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
         for m in store.measurements(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims,
                                     source=Source.TUNE):
-            if m.config.antithetic or m.config.control_variate:
+            if (m.config.antithetic or m.config.control_variate) and not (
+                    reference is not None and reproducible_with(m.config, reference)):
                 continue  # measured for a target (they add work per simulation): not a fixed-n candidate
             configs[m.config_id] = m.config
             if m.ok and m.standard_errors:
@@ -133,6 +136,8 @@ def tune(
     measure_options: MeasureOptions | None = None,
     progress: bool | None = None,
     finalists: int = 3,
+    reproducible: bool = False,
+    reference: Config | None = None,
 ) -> TuningReport | TargetReport:
     """Run (or resume) an offline tuning session for one workload on this machine.
 
@@ -158,6 +163,14 @@ def tune(
             process, so a config that hangs (TIMED_OUT) or crashes (FAILED) is recorded and tuning goes on.
         progress: show a progress bar (default: when stderr is a terminal).
         finalists: how many of the fastest configs are re-measured side by side at the end.
+        reproducible: search only configs whose results are bit-identical to the pinned
+            ``reference`` (same seed and ``n_sims``): its backend, precision, chunk size and
+            estimator (qmc, scrambles, antithetic, control variate) are kept, and only the executor,
+            the workers and shared memory are searched (see :func:`autotune.space.reproducible_with`).
+            The report's ``default_*`` fields then compare with the reference, not ``Config()``.
+            Not with a ``target``: the reproducible class pins the estimator, so tune at a fixed
+            ``n_sims``; its configs also run to a target bit-identically.
+        reference: the pinned reference of ``reproducible=True`` (default ``Config()``).
 
     Returns:
         A :class:`TuningReport` (a :class:`TargetReport` with a ``target``). Every measurement,
@@ -192,6 +205,13 @@ def tune(
     if storage is not None and not isinstance(storage, str | Storage):
         raise ValueError(f"storage must be a database URL, an autotune.storage.Storage or None, got {storage!r}")
     options = check_options(measure_options)
+    ref = check_reference(workload, reproducible, reference)
+    if ref is not None:
+        if target is not None:
+            raise ValueError("reproducible=True pins the estimator, so there is nothing to tune for a target: tune at "
+                             "a fixed n_sims (tune(workload, n_sims, reproducible=True)); its configs run to a "
+                             "target bit-identically too")
+        space = _restrict(space, ref) if space is not None else search_space(workload, n_sims, reference=ref)
     with contextlib.ExitStack() as stack:  # a store opened here is closed here
         store = storage if isinstance(storage, Storage) else stack.enter_context(open_storage(storage))
         if target is not None:
@@ -203,6 +223,22 @@ def tune(
                                   exec_tuning=exec_tuning)
         return _run_session(_Session(workload, n_sims, store, space or search_space(workload, n_sims), options),
                             sampler, seed, budget_trials, budget_seconds, progress, finalists)
+
+
+def _restrict(space: SearchSpace, ref: Config) -> SearchSpace:
+    """``space`` with the knobs ``ref`` pins narrowed to its values (which the space must offer)."""
+    if space.reference is not None and space.reference != ref:
+        raise ValueError(f"space was built for the reference {space.reference.label()}, not {ref.label()}")
+    if ref.method != "mc":
+        raise ValueError(f"reference.method={ref.method!r} has no execution knobs to search; a reproducible "
+                         "search space needs a Monte Carlo reference (method='mc')")
+    for name, value in (("backends", ref.backend), ("precisions", ref.precision), ("chunk_sizes", ref.chunk_size),
+                        ("qmc", ref.qmc)):
+        if value not in getattr(space, name):
+            raise ValueError(f"space.{name}={list(getattr(space, name))} excludes the pinned reference's value "
+                             f"{value!r} (reference {ref.label()})")
+    return dataclasses.replace(space, backends=(ref.backend,), precisions=(ref.precision,),
+                               chunk_sizes=(ref.chunk_size,), qmc=(ref.qmc,), reference=ref)
 
 
 def _run_session(session: _Session, sampler: str, seed: int | None, budget_trials: int | None,
@@ -296,6 +332,8 @@ class _Session:
         self.skipped = 0
         #: config id -> outcome of the configs of the space measured in this session
         self.measured: dict[str, Outcome] = {}
+        #: what the report compares with: the default config, or the pinned reference in reproducible mode
+        self.baseline = space.reference if space.reference is not None else Config()
 
     def open(self, kind: str, seed: int | None, budget_trials: int | None, budget_seconds: float | None) -> None:
         """Create or resume the study, register the rows, queue the configs to try first."""
@@ -315,7 +353,8 @@ class _Session:
         if dead or orphans:
             log.warning("resuming after %d dead session(s): %d trial(s) left running were marked failed",
                         len(dead), orphans)
-        self.seen = _Seen.from_store(self.store, self.machine.machine_id, self.features.key, self.n_sims)
+        self.seen = _Seen.from_store(self.store, self.machine.machine_id, self.features.key, self.n_sims,
+                                     self.space.reference)
         self.session_id = self.store.create_session(
             self.machine.machine_id, self.features.key, n_sims=self.n_sims, study_name=self.study_name,
             sampler=kind, budget={"trials": budget_trials, "seconds": budget_seconds})
@@ -433,7 +472,13 @@ class _Session:
         if not complete:
             self.fail("no config completed")
             raise TuningError(f"no config completed in study {self.study_name!r}: {dict(self.outcomes)}")
-        default = Config()
+        default = self.baseline
+        if self.space.reference is not None:  # measured before over a wider space: only the class may win
+            complete = [(c, v) for c, v in complete if reproducible_with(c, self.space.reference)]
+            if not complete:
+                self.fail("no config of the reproducible class completed")
+                raise TuningError(f"no config bit-identical to the reference {default.label()} completed in study "
+                                  f"{self.study_name!r}: {dict(self.outcomes)}")
         top = [c for c, _ in complete[:finalists]]
         default_ok = self.seen.medians.get(config_key(default), (None, None))[1] is not None
         candidates = top + ([default] if default_ok and default not in top else [])
