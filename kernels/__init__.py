@@ -13,6 +13,9 @@ run's memory (:func:`estimate_memory`) is checked against :func:`memory_limit`
 (the machine's available memory, the ``KERNELS_MEMORY_LIMIT`` environment
 variable, or :func:`set_memory_limit`).
 
+``load_lock(path)`` reads a lock file written by ``autotune pin``: ``lock.config_for(workload)``
+is the pinned config that reproduces audited results bit for bit (see :mod:`kernels._lock`).
+
 Tools built on kernels may use the helpers exported here: the chunk sizing
 (:func:`auto_chunk_size`, :func:`bytes_per_sim`), the knob values (``BACKENDS``,
 ``EXECUTORS``, ``PRECISIONS``), the backend registry (:func:`backend_names`,
@@ -59,6 +62,18 @@ from ._limits import (
     MAX_WORKERS,
     MIN_PRICE,
 )
+from ._lock import (
+    LOCK_VERSION,
+    MAX_LOCK_BYTES,
+    MAX_LOCK_ENTRIES,
+    Lock,
+    LockEntry,
+    LockEnvironmentWarning,
+    LockFileError,
+    load_lock,
+    lock_environment,
+    workload_digest,
+)
 from ._resources import MEMORY_LIMIT_ENV, estimate_memory, memory_limit, set_memory_limit
 from ._results import Grid, SimulationResult, Timing
 from ._sequential import DEFAULT_MAX_SIMS
@@ -78,11 +93,14 @@ __all__ = [
     "EXECUTORS",
     "FLOAT32_LIMIT",
     "FREQUENCIES",
+    "LOCK_VERSION",
     "MAX_BINOMIAL_TRIALS",
     "MAX_CHUNKS",
     "MAX_EXPECTED_CLAIMS",
     "MAX_FFT_POINTS",
     "MAX_GROUPS",
+    "MAX_LOCK_BYTES",
+    "MAX_LOCK_ENTRIES",
     "MAX_LOSS",
     "MAX_MATURITY",
     "MAX_POLICIES",
@@ -110,6 +128,10 @@ __all__ = [
     "Gamma",
     "Grid",
     "GridTooLargeError",
+    "Lock",
+    "LockEntry",
+    "LockEnvironmentWarning",
+    "LockFileError",
     "Lognormal",
     "MainModuleReentryError",
     "NegativeBinomial",
@@ -140,11 +162,14 @@ __all__ = [
     "european_reference",
     "geometric_asian_price",
     "geometric_asian_reference",
+    "load_lock",
+    "lock_environment",
     "memory_limit",
     "register_backend",
     "set_memory_limit",
     "shutdown_pools",
     "simulate",
     "worker_context",
+    "workload_digest",
     "workload_kind",
 ]

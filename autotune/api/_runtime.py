@@ -81,6 +81,9 @@ class WorkloadState:
     target_cache: dict[Any, CacheEntry | None] = field(default_factory=dict)
     pilots: dict[Any, Any] = field(default_factory=dict)  # target -> accuracy.pilot_choice(...)
     fft_missed: dict[Any, str] = field(default_factory=dict)  # target -> why the FFT try did not reach it
+    # Reproducible mode, per pinned reference: the cache tier's in-class choice, and the model's candidates.
+    reproducible_cache: dict[Any, Any] = field(default_factory=dict)
+    reproducible_candidates: dict[Any, list[Config]] = field(default_factory=dict)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import os
+import statistics
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ from kernels import (
     workload_kind,
 )
 
-from .._outcome import Outcome
+from .._outcome import Outcome, Source
 from ..accuracy import TARGET_KEY_SIMS, pilot_choice
 from ..features import workload_features
 from ..measure import Measurement
-from ..space import search_space
+from ..space import check_reference, reproducible_with, search_space
 from ._runtime import CacheEntry, Runtime, WorkloadState, runtime
 
 __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
@@ -96,12 +97,18 @@ class TunedResult(SimulationResult):
 
 
 def _decide(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, policy: str,
-            calls: int | None) -> tuple[str, Config, float | None, float | None, str | None]:
-    """Pick (source, config, predicted_s, uncertainty, note) by the tiers the policy allows."""
+            calls: int | None, ref: Config | None = None) -> tuple[str, Config, float | None, float | None, str | None]:
+    """Pick (source, config, predicted_s, uncertainty, note) by the tiers the policy allows.
+
+    With a pinned reference ``ref`` (reproducible mode) every tier picks only among the configs
+    bit-identical to it (:func:`autotune.space.reproducible_with`), and the default tier is ``ref``.
+    """
     notes = []
     if rt.open() is None:
-        return "default", Config(), None, None, f"results database unavailable ({rt.error})"
+        return "default", ref or Config(), None, None, f"results database unavailable ({rt.error})"
     expected = calls if calls is not None else max(state.calls, 1)  # the calls this process has seen, this one included
+    if ref is not None:
+        return _decide_reproducible(rt, state, workload, n_sims, policy, expected, ref)
     if policy in ("auto", "exploit", "cache"):
         entry = rt.cache_entry(state)
         if entry is not None:
@@ -122,6 +129,66 @@ def _decide(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, 
             return "model", choice.config, choice.predicted_s, choice.uncertainty, None
         notes.append("no trained model")
     return "default", Config(), None, None, "; ".join(notes) or None
+
+
+def _decide_reproducible(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, policy: str,
+                         expected: int, ref: Config) -> tuple[str, Config, float | None, float | None, str | None]:
+    """:func:`_decide` in reproducible mode: cache, model and default, each within ``ref``'s class."""
+    notes = []
+    if policy in ("auto", "exploit", "cache"):
+        found = _reproducible_cache(rt, state, ref)
+        if found is not None:
+            return "cache", found[0], found[1], None, None
+        notes.append(f"no tuned config bit-identical to the reference {ref.label()} for this machine and workload")
+    if policy in ("auto", "exploit", "model") and ref.method == "mc":
+        model = rt.current_model()
+        if model is not None:
+            if ref not in state.reproducible_candidates:
+                space = search_space(workload, n_sims, cores=rt.fingerprint().usable_cores, reference=ref)
+                state.reproducible_candidates[ref] = space.enumerate() or [ref]
+            choice = model.choose(rt.fingerprint(), workload, n_sims, state.reproducible_candidates[ref],
+                                  calls=expected)
+            return "model", choice.config, choice.predicted_s, choice.uncertainty, None  # never explores
+        notes.append("no trained model")
+    return "default", ref, None, None, "; ".join(notes) or None
+
+
+def _reproducible_cache(rt: Runtime, state: WorkloadState, ref: Config) -> tuple[Config, float | None] | None:
+    """The cache tier in reproducible mode: (config, steady time) or None; read once per process and reference.
+
+    The latest complete tuning session's best when it is bit-identical to ``ref``; otherwise the
+    in-class config with the least median steady time among the tuning measurements of this
+    machine, workload and ``n_sims`` (a reproducible session stores its class's; a wider session
+    measures some of it too). None without a complete session.
+    """
+    if ref in state.reproducible_cache:
+        return state.reproducible_cache[ref]
+    found: tuple[Config, float | None] | None = None
+    machine_id, key = rt.fingerprint().machine_id, state.features.key
+    try:
+        best = rt.store.best_tuned(machine_id, key)
+        if best is not None:
+            try:
+                tuned: Config | None = Config.from_dict(best[1])
+            except ValueError:  # a config this version cannot use
+                tuned = None
+            if tuned is not None and reproducible_with(tuned, ref):
+                found = (tuned, best[2])
+            else:
+                samples: dict[Config, list[float]] = {}
+                for m in rt.store.measurements(machine_id=machine_id, workload_id=key, n_sims=state.features.n_sims,
+                                               source=Source.TUNE, outcome=Outcome.COMPLETE):
+                    if m.steady_s is not None and reproducible_with(m.config, ref):
+                        samples.setdefault(m.config, []).append(m.steady_s)
+                medians = {c: float(statistics.median(v)) for c, v in samples.items()}
+                if medians:
+                    fastest = min(medians, key=medians.__getitem__)
+                    found = (fastest, medians[fastest])
+    except Exception as exc:
+        log.warning("autotune: cannot read the tuning cache (%s); using the model or the reference", exc)
+        return None
+    state.reproducible_cache[ref] = found
+    return found
 
 
 def _one_shot_note(entry: CacheEntry, state: WorkloadState, calls: int) -> str | None:
@@ -157,14 +224,16 @@ def _prepare(workload: Workload, n_sims: int, policy: str, calls: int | None,
 
 
 def _decide_safely(rt: Runtime, state: WorkloadState, workload: Workload, n_sims: int, policy: str,
-                   calls: int | None) -> tuple[str, Config, float | None, float | None, str | None]:
-    """:func:`_decide`, except that ``"default"`` asks nothing and a failure means the default config."""
+                   calls: int | None, ref: Config | None = None,
+                   ) -> tuple[str, Config, float | None, float | None, str | None]:
+    """:func:`_decide`, except that ``"default"`` asks nothing and a failure means the default config
+    (the reference in reproducible mode)."""
     if policy == "default":
-        return "default", Config(), None, None, None
+        return "default", ref or Config(), None, None, None
     try:
-        return _decide(rt, state, workload, n_sims, policy, calls)
+        return _decide(rt, state, workload, n_sims, policy, calls, ref)
     except Exception as exc:  # deciding must never cost the user the result
-        return "default", Config(), None, None, f"decision failed: {exc}"
+        return "default", ref or Config(), None, None, f"decision failed: {exc}"
 
 
 def _exploration(state: WorkloadState, choice) -> tuple[Config, float] | None:
@@ -189,6 +258,8 @@ def tuned_simulate(
     policy: str = "auto",
     calls: int | None = None,
     record: bool = True,
+    reproducible: bool = False,
+    reference: Config | None = None,
 ) -> TunedResult:
     """Simulate with the fastest config autotune knows for this workload on this machine.
 
@@ -214,6 +285,17 @@ def tuned_simulate(
         calls: how many calls of this workload you expect: one call pays a config's compile cost,
             many calls amortise it (the model ranks by ``compile + calls * steady``).
         record: store this call's timing in the database (in the background) for online learning.
+        reproducible: results bit-identical, to the last bit, to those of the pinned ``reference``
+            with the same seed (an audit trail can rerun them with ``kernels.simulate``): every tier
+            picks only among configs with the reference's backend, precision, chunk size and
+            estimator (qmc, scrambles, antithetic, control variate, method); executor, workers and
+            shared memory stay free (:func:`autotune.space.reproducible_with`). The cache tier takes
+            the tuned best if it is in that class, else the fastest in-class config measured by
+            tuning sessions; the model ranks only in-class configs and never explores; the default
+            tier (and the fallback when a config fails) is the reference. With a ``target`` only the
+            cache tier (a target session's best, if in class) and the reference apply. Always pass a
+            ``seed``: without one, no two runs agree.
+        reference: the pinned reference of ``reproducible=True`` (default ``Config()``).
 
     Returns:
         A :class:`TunedResult`: the kernel's result plus ``decision``.
@@ -226,13 +308,17 @@ def tuned_simulate(
         raise ValueError(f"record must be True or False, got {record!r}")
     if seed is not None and not isinstance(seed, np.random.SeedSequence):
         check_int("", "seed", seed, low=0)  # checked here: a bad seed must not be recorded as a failing config
+    workload_kind(workload)
+    ref = check_reference(workload, reproducible, reference)
     if target is not None:
-        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started)
+        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started, ref)
     if n_sims is None:
         raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
+    _check_fixed_reference(ref)
+    base = ref or Config()
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     state.calls += 1
-    source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls)
+    source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls, ref)
     if policy != "default" and rt.error is not None and source == "default":
         warnings.warn(f"autotune: {note}; running the default config", RuntimeWarning, stacklevel=2)
     decided = time.perf_counter()
@@ -240,14 +326,15 @@ def tuned_simulate(
     try:
         result, measured = _timed(workload, n_sims, config, seed)
     except Exception as exc:
-        if config == Config():
+        if config == base:
             raise
-        log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
+        log.warning("autotune: config %s failed (%s); running the %s config", config.label(), exc,
+                    "reference" if ref is not None else "default")
         if record:
             rt.record(state, Measurement(config=config, outcome=Outcome.FAILED, n_sims=n_sims,
                                          error=f"{type(exc).__name__}: {exc}"))
         note = f"{source} config {config.label()} failed at run time: {exc}"
-        source, config, predicted = "default", Config(), None
+        source, config, predicted = "default", base, None
         result, measured = _timed(workload, n_sims, config, seed)
 
     # The same meanings as the tuner's: a first call of a config on a workload in this process is
@@ -283,6 +370,8 @@ def predict_config(
     storage: str | None = None,
     policy: str = "exploit",
     calls: int | None = None,
+    reproducible: bool = False,
+    reference: Config | None = None,
 ) -> Decision:
     """The config :func:`tuned_simulate` would run for this workload, without running it.
 
@@ -292,26 +381,37 @@ def predict_config(
             thousand simulations per estimator) to decide.
         policy: as for :func:`tuned_simulate`; ``"auto"`` is treated as ``"exploit"`` (there is no
             run to learn from, so nothing is explored).
+        reproducible, reference: as for :func:`tuned_simulate`: only configs bit-identical to the
+            pinned reference (default ``Config()``).
 
     Returns:
         A :class:`Decision` with ``measured_s=None``. A database that cannot be used gives the
         default config, with the reason in ``note`` (and no warning: nothing is lost).
     """
     started = time.perf_counter()
+    workload_kind(workload)
+    ref = check_reference(workload, reproducible, reference)
     if target is not None:
         rt, state = _check_target(workload, target, n_sims, policy, calls, storage)
-        source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
+        source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy, ref)
         return Decision(source=source, config=config, predicted_s=predicted, measured_s=None, model_version=None,
                         uncertainty=None, overhead_s=time.perf_counter() - started, note=note, target=target,
                         predicted_sims=sims)
     if n_sims is None:
         raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
+    _check_fixed_reference(ref)
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     source, config, predicted, uncertainty, note = _decide_safely(
-        rt, state, workload, n_sims, "exploit" if policy == "auto" else policy, calls)
+        rt, state, workload, n_sims, "exploit" if policy == "auto" else policy, calls, ref)
     return Decision(source=source, config=config, predicted_s=predicted, measured_s=None,
                     model_version=rt.model_id if source == "model" else None, uncertainty=uncertainty,
                     overhead_s=time.perf_counter() - started, note=note)
+
+
+def _check_fixed_reference(ref: Config | None) -> None:
+    if ref is not None and ref.method == "fft":
+        raise ValueError("reference=Config(method='fft') computes to an accuracy, not n_sims simulations: pass "
+                         "target=kernels.Target(...) with it")
 
 
 def _timed(workload: Workload, n_sims: int, config: Config, seed: int | None) -> tuple[SimulationResult, float]:
@@ -334,13 +434,31 @@ def _check_target(workload: Workload, target: Target, cap: int | None, policy: s
 
 
 def _decide_target_safely(rt: Runtime, state: WorkloadState, workload: Workload, target: Target,
-                          policy: str) -> tuple[str, Config, float | None, float | None, str | None]:
+                          policy: str, ref: Config | None = None,
+                          ) -> tuple[str, Config, float | None, float | None, str | None]:
     if policy == "default":
-        return "default", Config(), None, None, None
+        return "default", ref or Config(), None, None, None
     try:
+        if ref is not None:
+            return _decide_target_reproducible(rt, state, target, policy, ref)
         return _decide_target(rt, state, workload, target, policy)
     except Exception as exc:  # deciding must never cost the user the result
-        return "default", Config(), None, None, f"decision failed: {exc}"
+        return "default", ref or Config(), None, None, f"decision failed: {exc}"
+
+
+def _decide_target_reproducible(rt: Runtime, state: WorkloadState, target: Target, policy: str,
+                                ref: Config) -> tuple[str, Config, float | None, float | None, str | None]:
+    """A run to ``target`` in reproducible mode: a target session's best if bit-identical to ``ref``, else ``ref``.
+
+    The estimator is pinned, so neither the FFT try nor the estimator pilots apply.
+    """
+    if rt.open() is None:
+        return "default", ref, None, None, f"results database unavailable ({rt.error})"
+    if policy in ("auto", "exploit", "cache"):
+        entry = rt.target_cache_entry(state, target)
+        if entry is not None and reproducible_with(entry.config, ref):
+            return "cache", entry.config, entry.best_time_s, None, None
+    return "default", ref, None, None, f"no session tuned for this target with a config bit-identical to {ref.label()}"
 
 
 def _decide_target(rt: Runtime, state: WorkloadState, workload: Workload, target: Target,
@@ -393,25 +511,27 @@ def _try_fft(workload: Portfolio, target: Target, cap: int | None, state: Worklo
 
 
 def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
-               policy: str, calls: int | None, record: bool, started: float) -> TunedResult:
+               policy: str, calls: int | None, record: bool, started: float,
+               ref: Config | None = None) -> TunedResult:
     rt, state = _check_target(workload, target, cap, policy, calls, storage)
-    source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
+    base = ref or Config()
+    source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy, ref)
     decided = start = time.perf_counter()
     result = None
     if source == "fft":
         result = _try_fft(workload, target, cap, state)
         if result is None:  # the try counts as deciding; the Monte Carlo choice runs next
-            source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
+            source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy, ref)
             decided = start = time.perf_counter()
     if result is None:
         try:
             result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
         except Exception as exc:
-            if config == Config():
+            if config == base:
                 raise
             log.warning("autotune: config %s failed (%s); running the default config", config.label(), exc)
             note = f"{source} config {config.label()} failed at run time: {exc}"
-            source, config, predicted, sims = "default", Config(), None, None
+            source, config, predicted, sims = "default", base, None, None
             start = time.perf_counter()
             result = simulate(workload, config=config, seed=seed, target=target, max_sims=cap)
     measured = time.perf_counter() - start
