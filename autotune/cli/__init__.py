@@ -172,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="autotune-report", help="report folder (default: autotune-report)")
     p.add_argument("--budget-trials", type=_positive_int, help="trials per workload (default: the suite's)")
 
+    p = sub.add_parser("pin", parents=[common, data],
+                       help="write a lock file: the reproducible config of each workload on this machine",
+                       epilog="Each workload gets the config tuned_simulate(..., reproducible=True) would choose "
+                              "(cache, else model, else the reference): results bit-identical to the reference's "
+                              "for the same seed. Load it with kernels.load_lock(FILE).")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the lock file to write (.toml)")
+    p.add_argument("--reference", metavar="KNOB=VALUE,...",
+                   help="the pinned reference config (default: Config()), e.g. backend=numba,chunk_size=65536; "
+                        "its backend, precision, chunk size and estimator are kept")
+    p.add_argument("--tune", action="store_true",
+                   help="first tune (reproducible mode) each workload with no tuned in-class config stored")
+    p.add_argument("--budget-trials", type=_positive_int, help="with --tune: trials per workload")
+    p.add_argument("--budget-seconds", type=_positive_float, help="with --tune: seconds per workload")
+    p.add_argument("--only", metavar="NAME", action="append", help="only these workloads (repeatable)")
+
     sub.add_parser("suites", parents=[common, data], help="list the built-in workload suites")
     return parser
 

@@ -474,3 +474,103 @@ def cmd_suites(args: argparse.Namespace) -> int:
     rows = [(name, len(s.entries), s.description) for name, s in SUITES.items()]
     emit(out, as_json=args.json, text=table(rows, ("suite", "workloads", "description")))
     return 0
+
+
+# -- pin ----------------------------------------------------------------------------------------------------------
+
+__all__ += ["cmd_pin"]
+
+LOCK_EXTENSIONS = (".toml",)
+
+
+def _reference(text: str | None) -> Any:
+    """``--reference backend=numba,chunk_size=65536`` as a :class:`kernels.Config` (None when not given)."""
+    from kernels import Config
+
+    if text is None:
+        return None
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    knobs: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or name not in fields:
+            raise UsageError(f"--reference: {part!r} is not KNOB=VALUE with a Config knob; knobs are {sorted(fields)}")
+        if name in knobs:
+            raise UsageError(f"--reference: {name} is given twice")
+        if value.lower() in ("true", "false"):
+            knobs[name] = value.lower() == "true"
+        elif name == "chunk_size" and value.lower() in ("auto", "none"):
+            knobs[name] = None
+        elif value.lstrip("-").isdigit():
+            knobs[name] = int(value)
+        else:
+            knobs[name] = value
+    try:
+        return Config(**knobs)
+    except ValueError as exc:
+        raise UsageError(f"--reference: {exc}") from None
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    """Write the lock file: per workload, the reproducible config for this machine (cache -> model -> reference)."""
+    from kernels import Lock, LockEntry, lock_environment, workload_digest
+
+    from ..api import predict_config
+    from ..api._runtime import reset, runtime
+    from ..features import machine_fingerprint, workload_features
+    from . import version
+
+    _extension(args.output, LOCK_EXTENSIONS, "-o")
+    reference = _reference(args.reference)
+    spec = load_spec(args.spec)
+    entries = [e for e, _ in _entries(spec, args.only)]
+    with _store(args):  # a database that cannot be used fails here (exit 1), not as a lock of defaults
+        pass
+
+    def decide(entry: SuiteEntry) -> Any:
+        return predict_config(entry.workload, None if entry.target is not None else entry.n_sims,
+                              target=entry.target, storage=args.storage, policy="exploit", reproducible=True,
+                              reference=reference)
+
+    decisions = [decide(e) for e in entries]
+    if args.tune:
+        from ..tuner import tune
+
+        todo = [e for e, d in zip(entries, decisions, strict=True) if d.source != "cache" and e.target is None]
+        with _store(args) as store:
+            for i, entry in enumerate(todo):
+                if not args.json:
+                    print(f"[{i + 1}/{len(todo)}] tuning {entry.name} (n_sims={entry.n_sims:,}, reproducible)",
+                          file=sys.stderr)
+                tune(entry.workload, entry.n_sims, storage=store, reproducible=True, reference=reference,
+                     budget_trials=args.budget_trials, budget_seconds=args.budget_seconds, progress=False)
+        if todo:
+            reset()  # the runtime read the store before these sessions existed
+            decisions = [decide(e) for e in entries]
+    why = runtime(args.storage).error or next(
+        (d.note for d in decisions if d.note and d.note.startswith(_DATABASE_NOTES)), None)
+    if why is not None:  # a lock of reference configs would pass for a tuned one
+        print(f"autotune pin: error: the results database could not be used, so no lock file was written: "
+              f"{for_cli(why)}", file=sys.stderr)
+        return 1
+    fingerprint = machine_fingerprint()
+    machine = {**lock_environment(), "machine_id": fingerprint.machine_id,
+               "instance_type": fingerprint.cloud.instance_type or ""}
+    lock_entries = []
+    for entry, d in zip(entries, decisions, strict=True):
+        n_sims = 0 if entry.target is not None else entry.n_sims
+        key = workload_features(entry.workload, n_sims or entry.n_sims).key
+        lock_entries.append(LockEntry(name=entry.name, config=d.config, workload_digest=workload_digest(entry.workload),
+                                      kind=key.split("-", 1)[0], n_sims=n_sims, workload_key=key, source=d.source))
+    lock = Lock(entries=tuple(lock_entries), machine=machine, autotune_version=version(),
+                created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace(
+                    "+00:00", "Z"))
+    lock.write(args.output)
+    out = {"file": args.output, "machine": dict(lock.machine), "autotune_version": lock.autotune_version,
+           "workloads": [{"name": e.name, "workload_key": e.workload_key, "n_sims": e.n_sims, "source": e.source,
+                          "config": e.config.to_dict(), "config_label": e.config.label()} for e in lock.entries]}
+    rows = [(e.name, e.n_sims or "target", e.source, e.config.label()) for e in lock.entries]
+    emit(out, as_json=args.json, text=table(rows, ("workload", "n_sims", "source", "config"))
+         + f"\nwrote {args.output} ({len(rows)} workloads, machine {fingerprint.machine_id})")
+    return 0
