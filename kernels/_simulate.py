@@ -63,9 +63,10 @@ def simulate(
             estimated errors (see :mod:`kernels._fft`); without a target the grid is chosen for
             ``DEFAULT_FFT_RTOL``.
         seed: integer, ``SeedSequence`` or None (fresh entropy, reported in the result).
-            The same seed, config and ``n_sims`` give identical results; with the numpy
-            backend the same seed and ``chunk_size`` give identical results whatever the
-            worker count and executor.
+            The same seed, config and ``n_sims`` give identical results; the same seed,
+            backend, precision, ``chunk_size`` and estimator give bit-identical results whatever
+            the worker count, executor and shared memory (tested for numpy, numba and JAX on
+            the CPU; see :mod:`kernels._lock`).
 
     Returns:
         A :class:`SimulationResult` with estimates, standard errors, the config used
