@@ -420,9 +420,13 @@ def _config(where: str, data: Any) -> Config:
 
 
 def _entry(where: str, data: Any) -> LockEntry:
-    data = _table(where, data, _ENTRY_FIELDS, ("name", "kind", "workload_digest", "config"))
+    if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].isprintable():
+        label = f"{where} ({data['name'][:64]})"  # the name, where it is one, helps find the entry
+    else:
+        label = where
+    data = _table(label, data, _ENTRY_FIELDS, ("name", "kind", "workload_digest", "config"))
     name = _text(where, "name", data["name"], empty=False)
-    where = f"{where} ({name})"
+    where = label
     config = _config(f"{where}.config", data["config"])
     fields = {k: data[k] for k in ("n_sims", "workload_key", "source") if k in data}
     _n_sims(where, fields.get("n_sims", 0))
