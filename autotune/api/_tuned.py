@@ -292,7 +292,9 @@ def tuned_simulate(
             shared memory stay free (:func:`autotune.space.reproducible_with`). The cache tier takes
             the tuned best if it is in that class, else the fastest in-class config measured by
             tuning sessions; the model ranks only in-class configs and never explores; the default
-            tier (and the fallback when a config fails) is the reference. With a ``target`` only the
+            tier (and the fallback when a config fails) is the reference; the cache tier's check of
+            one-off costs against ``calls`` does not apply (the class shares one backend, so they
+            differ only by a pool start). With a ``target`` only the
             cache tier (a target session's best, if in class) and the reference apply. Always pass a
             ``seed``: without one, no two runs agree.
         reference: the pinned reference of ``reproducible=True`` (default ``Config()``).

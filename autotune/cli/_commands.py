@@ -516,6 +516,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
     """Write the lock file: per workload, the reproducible config for this machine (cache -> model -> reference)."""
     from kernels import Lock, LockEntry, lock_environment, workload_digest
 
+    from ..accuracy import TARGET_KEY_SIMS
     from ..api import predict_config
     from ..api._runtime import reset, runtime
     from ..features import machine_fingerprint, workload_features
@@ -560,7 +561,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
     lock_entries = []
     for entry, d in zip(entries, decisions, strict=True):
         n_sims = 0 if entry.target is not None else entry.n_sims
-        key = workload_features(entry.workload, n_sims or entry.n_sims).key
+        key = workload_features(entry.workload, n_sims or TARGET_KEY_SIMS).key  # target sessions' key
         lock_entries.append(LockEntry(name=entry.name, config=d.config, workload_digest=workload_digest(entry.workload),
                                       kind=key.split("-", 1)[0], n_sims=n_sims, workload_key=key, source=d.source))
     lock = Lock(entries=tuple(lock_entries), machine=machine, autotune_version=version(),
