@@ -268,6 +268,9 @@ class Lock(Mapping[str, LockEntry]):
     def entry_for(self, workload: Workload | str) -> LockEntry:
         """The entry of ``workload`` (matched by :func:`workload_digest`) or of the name ``workload``.
 
+        A lock that holds one workload under several names (say, at two sizes) gives the first of
+        them for the workload; look the others up by name.
+
         Raises:
             KeyError: the lock has no entry for it; the message lists the names it holds.
         """
