@@ -286,7 +286,10 @@ class Lock(Mapping[str, LockEntry]):
 
     def config_for(self, workload: Workload | str) -> Config:
         """The pinned :class:`Config` for ``workload`` (a workload, or its name in the lock)."""
-        return self.entry_for(workload).config
+        entry = self.entry_for(workload)
+        if not isinstance(workload, str):
+            entry.config.check_workload(workload)
+        return entry.config
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -437,6 +440,12 @@ def _entry(where: str, data: Any) -> LockEntry:
     _choice(where, "source", fields.get("source", "manual"), _SOURCES)
     _digest(where, data["workload_digest"])
     _choice(where, "kind", data["kind"], _KINDS)
+    if data["kind"] == "portfolio":
+        for knob in ("antithetic", "control_variate"):
+            if getattr(config, knob):
+                raise ValueError(f"{where}.config.{knob}=true applies to options; kind is 'portfolio'")
+    elif config.method == "fft":
+        raise ValueError(f"{where}.config.method='fft' applies to portfolios; kind is {data['kind']!r}")
     return LockEntry(name=name, config=config, workload_digest=data["workload_digest"], kind=data["kind"], **fields)
 
 

@@ -23,6 +23,10 @@ from kernels import (
     LockEntry,
     LockEnvironmentWarning,
     LockFileError,
+    Lognormal,
+    Poisson,
+    PolicyGroup,
+    Portfolio,
     load_lock,
     lock_environment,
     simulate,
@@ -175,6 +179,12 @@ def test_a_workload_not_in_the_lock_names_those_it_holds(tmp_path: Path) -> None
     with pytest.raises(KeyError, match=r"no workload named 'put' .* it holds \['call'\]"):
         lock.config_for("put")
     assert lock.config_for(OPTION) == Config(executor="threads", workers=2, chunk_size=4096)
+    # A config that the matched workload has no estimator for is refused when it is looked up, not run.
+    book = Portfolio([PolicyGroup(40, Poisson(0.2), Lognormal(8.0, 1.2))], levels=(0.99,))
+    odd = Lock(entries=(LockEntry(name="book", config=Config(antithetic=True), workload_digest=workload_digest(book),
+                                  kind="european"),))
+    with pytest.raises(ValueError, match=r"Config\.antithetic=True applies to option workloads"):
+        odd.config_for(book)
 
 
 def _mutate(old: str, new: str):
@@ -206,6 +216,10 @@ HOSTILE = [
     ("unknown backend", _mutate('backend = "numpy"', 'backend = "os.system"'), r"Config\.backend must be"),
     ("serial with two workers", _mutate('executor = "threads"', 'executor = "serial"'), "executor='serial' runs"),
     ("bad kind", _mutate('kind = "european"', 'kind = "swaption"'), r"\(call\)\.kind must be one of"),
+    ("an estimator the kind has not",
+     lambda t: _mutate("antithetic = false", "antithetic = true")(
+         _mutate('kind = "european"', 'kind = "portfolio"')(t)),
+     r"\(call\)\.config\.antithetic=true applies to options; kind is 'portfolio'"),
     ("bad digest", _mutate('workload_digest = "', 'workload_digest = "zz'), r"workload_digest must be 32"),
     ("n_sims too small", _mutate("n_sims = 10000", "n_sims = 1"), r"\(call\)\.n_sims must be 0"),
     ("unknown source", _mutate('source = "cache"', 'source = "magic"'), r"\(call\)\.source must be one of"),
