@@ -182,13 +182,13 @@ class Runtime:
         if now - self.model_checked_at < MODEL_CHECK_INTERVAL_S or self.open() is None:
             return self.model
         self.model_checked_at = now
-        from ..model import load_model  # sklearn is imported only when a model is used
+        from ..model import load_predictor  # numpy alone: no scikit-learn import to decide
 
         row = None
         try:
             row = self.store.latest_model("default")
             if row is not None and row.id not in (self.model_id, self.failed_model_id):
-                self.model = load_model(self.store, "default")
+                self.model = load_predictor(self.store, "default")
                 self.model_id, self.model_n_rows = row.id, row.n_rows
         except Exception as exc:  # a missing, corrupt or mismatched model means no model
             log.warning("autotune: cannot use the stored model (%s); using the default config", exc)
