@@ -208,9 +208,12 @@ def test_instances_compares_all_cores_with_one_pinned_core(tuned_db: Path, specs
     result = json.loads(autotune("instances", "--json", db=db).stdout)
     rows = [r for r in result["rows"] if r["n_sims"] == 4000]
     assert len(rows) == 2 and {r["machine_id"] for r in rows} == machines
-    assert sum(r["fastest"] for r in rows) == 1 and sum(r["cheapest"] for r in rows) == 1
+    # Called fastest only outside the noise (else both are tied); nothing is "cheapest" without prices.
+    assert sum(r["fastest"] for r in rows) <= 1 and all("cheapest" not in r for r in rows)
+    assert sum(r["fastest"] for r in rows) == 1 or all(r["tied_fastest"] for r in rows)
     for r in rows:
         assert r["s_per_million"] == pytest.approx(r["seconds"] / 4000 * 1e6)
+        assert r["seconds_low"] <= r["seconds"] <= r["seconds_high"]
     text = autotune("instances", db=db).stdout
     assert "(1 core)" in text and "(2 cores)" in text
     # A price table keyed by machine id (no instance type on this machine).
