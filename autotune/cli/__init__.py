@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="FILE",
                    help="workload mix for the summary: a .toml or .json file mapping workload name (or key) to "
                         "weight (default: equal weights)")
+    p.add_argument("--remeasure", action="store_true",
+                   help="first re-measure this machine's 3 best configs of each shared workload side by side "
+                        "(5 rounds; stored as benchmark rows), and use those samples")
     p.add_argument("--csv", action="store_true", help="print CSV")
 
     p = sub.add_parser("report", parents=[common, data], help="write the HTML report with figures")

@@ -469,7 +469,7 @@ def cmd_instances(args: argparse.Namespace) -> int:
     prices = load_prices(args.prices) if args.prices else None
     weights = load_weights(args.weights) if args.weights else None
     with _store(args) as store:
-        comparison = compare_instances(store, prices, weights=weights)
+        comparison = compare_instances(store, prices, weights=weights, remeasure=args.remeasure)
     if args.csv and not args.json:
         sys.stdout.write(comparison.to_csv())
         return 0

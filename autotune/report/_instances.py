@@ -26,9 +26,10 @@ from sqlalchemy import select
 
 from kernels import Config
 
-from .._outcome import Outcome
-from ..measure import Measurement
-from ..storage import MachineRow, Storage, config_id
+from .._outcome import Outcome, Source
+from ..features import machine_fingerprint, workload_features, workload_from_spec
+from ..measure import Measurement, compare_configs
+from ..storage import MachineRow, ResultsLog, Storage, config_id
 from ..storage._models import TuningSessionModel
 from ..storage._storage import TARGET_SAMPLER
 
@@ -169,8 +170,9 @@ class InstanceRow:
         workload: the workload's latest display name, else its key shortened to 6 digits of the hash.
         best_config: the :meth:`~kernels.Config.label` of the config compared.
         evidence: ``"side-by-side"`` (the samples of a tuning session's final re-measurement of its
-            finalists, and the config it chose) or ``"search"`` (every stored sample of the config with
-            the lowest median: a best-of-many pick, so biased low).
+            finalists, and the config it chose), ``"re-measured"`` (this machine's best configs timed
+            side by side by this call: ``remeasure=True``) or ``"search"`` (every stored sample of the
+            config with the lowest median: a best-of-many pick, so biased low).
         n_samples: the steady-state samples behind the median.
         seconds: their median (seconds per run of ``n_sims``).
         seconds_low, seconds_high, coverage: the median's interval (:func:`median_interval`) and its
@@ -379,7 +381,8 @@ def _short_key(workload_id: str) -> str:
 def compare_instances(store: Storage, prices: Mapping[str, float] | None = None, *,
                       measurements: Iterable[Measurement] | None = None,
                       weights: Mapping[str, float] | None = None,
-                      confidence: float = CONFIDENCE) -> InstanceComparison:
+                      confidence: float = CONFIDENCE, remeasure: bool = False,
+                      remeasure_configs: int = 3, remeasure_rounds: int = 5) -> InstanceComparison:
     """Compare the machines in ``store`` on the workloads they were all measured on.
 
     For each (workload, n_sims) measured COMPLETE on at least two machines, each machine's figure
@@ -394,6 +397,12 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None,
     workloads: ``weights`` maps a workload's display name (or key) to its weight, default equal.
     ``measurements``: the store's COMPLETE measurements when the caller has already read them.
 
+    ``remeasure``: on the workloads this machine (the one running the call) shares with others,
+    first re-measure its ``remeasure_configs`` best stored configs side by side
+    (:func:`autotune.measure.compare_configs`, ``remeasure_rounds`` rounds), store the samples
+    (source ``benchmark``) and use them (``evidence="re-measured"``). Other machines cannot be
+    re-measured from here: run it on each.
+
     Raises:
         ValueError: ``store`` is not a Storage, ``prices`` or ``weights`` are malformed, a weight names
             no compared workload (the message lists the known names), or no workload was measured
@@ -405,6 +414,12 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None,
     weights = None if weights is None else check_weights(weights)
     if isinstance(confidence, bool) or not isinstance(confidence, float | int) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a number between 0 and 1 (exclusive), got {confidence!r}")
+    if not isinstance(remeasure, bool):
+        raise ValueError(f"remeasure must be True or False, got {remeasure!r}")
+    for field, value, high in (("remeasure_configs", remeasure_configs, 20),
+                               ("remeasure_rounds", remeasure_rounds, 100)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise ValueError(f"{field} must be an integer from 1 to {high}, got {value!r}")
     if measurements is None:
         measurements = store.measurements(outcome=Outcome.COMPLETE)
     usable = [m for m in measurements if m.ok and not m.legacy_timing and m.steady_s is not None
@@ -425,6 +440,8 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None,
     machine_ids = sorted(names, key=lambda i: (names[i], i))
     hourly = {mid: _price(labels.machine_row(mid), mid, prices) for mid in machine_ids}
     finalists = _side_by_side(store, {(mid, wid, n) for (wid, n), group in shared.items() for mid in group}, usable)
+    if remeasure:
+        finalists.update(_remeasure(store, shared, remeasure_configs, remeasure_rounds))
     rows: list[InstanceRow] = []
     for (workload_id, n_sims), group in sorted(shared.items()):
         rows.extend(_workload_rows(workload_id, n_sims, group, hourly, names, labels, finalists, confidence,
@@ -464,8 +481,11 @@ def _price(machine: MachineRow | None, machine_id: str, prices: dict[str, float]
     return None
 
 
-def _side_by_side(store: Storage, wanted: set[tuple[str, str, int]],
-                  measurements: Sequence[Measurement]) -> dict[tuple[str, str, int], tuple[str, tuple[float, ...]]]:
+_Samples = dict[tuple[str, str, int], tuple[str, tuple[float, ...], str]]
+"""``{(machine, workload, n_sims): (config id, samples, evidence)}``."""
+
+
+def _side_by_side(store: Storage, wanted: set[tuple[str, str, int]], measurements: Sequence[Measurement]) -> _Samples:
     """``{(machine, workload, n_sims): (config id, samples)}`` of the chosen config in the final side-by-side
     re-measurement of the latest complete fixed-size tuning session, where it is stored."""
     query = (select(TuningSessionModel.id, TuningSessionModel.machine_id, TuningSessionModel.workload_id,
@@ -491,7 +511,49 @@ def _side_by_side(store: Storage, wanted: set[tuple[str, str, int]],
             continue
         rows = [m for m in by_session.get(sid, ()) if m.config_id == best and m.steady_s == medians.get(best)]
         if rows and len(rows[-1].samples) >= 1:
-            found[key] = (best, tuple(float(t) for t in rows[-1].samples))
+            found[key] = (best, tuple(float(t) for t in rows[-1].samples), "side-by-side")
+    return found
+
+
+def _remeasure(store: Storage, shared: Mapping[tuple[str, int], Mapping[str, list[Measurement]]],
+               n_configs: int, rounds: int) -> _Samples:
+    """This machine's best stored configs of each shared workload, re-measured side by side now and stored."""
+    machine = machine_fingerprint()
+    log = ResultsLog(store, machine)
+    found: _Samples = {}
+    for (workload_id, n_sims), group in sorted(shared.items()):
+        mine = group.get(machine.machine_id)
+        row = store.workload(workload_id) if mine else None
+        if not mine or row is None:
+            continue
+        try:
+            workload = workload_from_spec(dict(row.spec))
+        except ValueError as exc:  # a spec of another version: keep the stored samples
+            _logger.warning("cannot rebuild workload %s to re-measure it (%s): its stored samples are used",
+                            workload_id, exc)
+            continue
+        features = workload_features(workload, n_sims)
+        if features.key != workload_id:
+            _logger.warning("workload %s rebuilds with key %s: not re-measured", workload_id, features.key)
+            continue
+        pooled: dict[str, list[float]] = {}
+        configs = {}
+        for m in mine:
+            pooled.setdefault(m.config_id, []).extend(_clean(m.samples or (m.steady_s,)))  # type: ignore[arg-type]
+            configs[m.config_id] = m.config
+        best = sorted((c for c in pooled if pooled[c]), key=lambda c: (statistics.median(pooled[c]), c))[:n_configs]
+        _logger.info("re-measuring %d config(s) of %s n=%d side by side, %d rounds", len(best), workload_id, n_sims,
+                     rounds)
+        samples = compare_configs(workload, n_sims, [configs[c] for c in best], rounds=rounds)
+        samples = {c: s for c, s in samples.items() if _clean(s)}
+        if not samples:
+            continue
+        log.write(features, [Measurement(config=c, outcome=Outcome.COMPLETE, n_sims=n_sims,
+                                         steady_s=float(statistics.median(s)), samples=tuple(s))
+                             for c, s in samples.items()], source=Source.BENCHMARK)
+        winner = min(samples, key=lambda c: statistics.median(samples[c]))
+        found[(machine.machine_id, workload_id, n_sims)] = (config_id(winner.to_dict()), tuple(samples[winner]),
+                                                            "re-measured")
     return found
 
 
@@ -501,14 +563,14 @@ def _clean(samples: Iterable[float]) -> list[float]:
 
 def _workload_rows(workload_id: str, n_sims: int, group: Mapping[str, list[Measurement]],
                    hourly: Mapping[str, float | None], names: Mapping[str, str], labels: Labels,
-                   finalists: Mapping[tuple[str, str, int], tuple[str, tuple[float, ...]]], confidence: float,
+                   finalists: _Samples, confidence: float,
                    *, priced: bool) -> list[InstanceRow]:
     figures = []
     for machine_id, ms in group.items():
         side = finalists.get((machine_id, workload_id, n_sims))
         samples = _clean(side[1]) if side is not None else []
         if side is not None and samples:
-            cid, evidence = side[0], "side-by-side"
+            cid, evidence = side[0], side[2]
         else:
             pooled: dict[str, list[float]] = {}
             for m in ms:

@@ -249,3 +249,25 @@ def test_cli_json_has_cheapest_only_with_prices_and_weights_errors_exit_2(
     assert main(["instances", "--csv", "--storage", db]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert "seconds_low" in header and "cheapest" not in header
+
+
+def test_remeasure_times_this_machines_best_configs_side_by_side_and_stores_them(store: Storage) -> None:
+    tiny = (EuropeanOption(100.0, 100.0, 1.0, 0.02, 0.2), 4000)
+    local = machine_fingerprint()
+    # Stored figures of this machine: a lucky, too-fast sample of float32 and a plain default.
+    _write(store, local, tiny, (1e-6, 1e-6), config=Config(precision="float32"))
+    _write(store, local, tiny, (2e-6, 2e-6), config=Config())
+    _write(store, local, tiny, (5e-6, 5e-6), config=FAST_CONFIG)
+    _write(store, BIG, tiny, _noisy(0.001, 5, "big tiny"))
+    before = store.count_measurements()
+    comparison = compare_instances(store, remeasure=True, remeasure_configs=2, remeasure_rounds=4)
+    row = _row(comparison, local, tiny)
+    assert row.evidence == "re-measured" and row.n_samples == 4
+    assert row.best_config in {Config(precision="float32").label(), Config().label()}  # the 2 best stored, only
+    assert row.seconds > 2e-6  # a real run of 4,000 paths, not the stored microsecond
+    assert _row(comparison, BIG, tiny).evidence == "search"  # another machine cannot be re-measured from here
+    fresh = store.measurements(source="benchmark")
+    assert store.count_measurements() == before + 2 and len(fresh) == 2
+    assert all(m.machine_id == local.machine_id and len(m.samples) == 4 for m in fresh)
+    with pytest.raises(ValueError, match="remeasure_rounds must be an integer from 1 to 100"):
+        compare_instances(store, remeasure=True, remeasure_rounds=0)
