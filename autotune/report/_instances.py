@@ -539,9 +539,9 @@ def _remeasure(store: Storage, shared: Mapping[tuple[str, int], Mapping[str, lis
         pooled: dict[str, list[float]] = {}
         configs = {}
         for m in mine:
-            pooled.setdefault(m.config_id, []).extend(_clean(m.samples or (m.steady_s,)))  # type: ignore[arg-type]
+            pooled.setdefault(m.config_id, []).extend(_clean(m.samples) or [float(m.steady_s)])  # type: ignore[arg-type]
             configs[m.config_id] = m.config
-        best = sorted((c for c in pooled if pooled[c]), key=lambda c: (statistics.median(pooled[c]), c))[:n_configs]
+        best = sorted(pooled, key=lambda c: (statistics.median(pooled[c]), c))[:n_configs]
         _logger.info("re-measuring %d config(s) of %s n=%d side by side, %d rounds", len(best), workload_id, n_sims,
                      rounds)
         samples = compare_configs(workload, n_sims, [configs[c] for c in best], rounds=rounds)
@@ -574,8 +574,8 @@ def _workload_rows(workload_id: str, n_sims: int, group: Mapping[str, list[Measu
         else:
             pooled: dict[str, list[float]] = {}
             for m in ms:
-                pooled.setdefault(m.config_id, []).extend(_clean(m.samples or (m.steady_s,)))  # type: ignore[arg-type]
-            pooled = {c: s for c, s in pooled.items() if s}
+                # steady_s is finite and positive here: the row's figure when its samples are not
+                pooled.setdefault(m.config_id, []).extend(_clean(m.samples) or [float(m.steady_s)])  # type: ignore[arg-type]
             cid = min(pooled, key=lambda c: (statistics.median(pooled[c]), c))
             samples, evidence = pooled[cid], "search"
         median = float(statistics.median(samples))
