@@ -15,7 +15,7 @@ from kernels import check_real
 from .._errors import TuningError
 from ..measure import MeasureOptions
 from ..space import search_space
-from ..storage import Storage, open_storage
+from ..storage import Storage, check_workload_name, open_storage
 from ..suites import Suite, SuiteEntry
 from ._report import TuningReport
 from ._tune import tune
@@ -53,8 +53,15 @@ _GENERATED_NAME = re.compile(r"workload-\d+")
 
 
 def display_name(entry: SuiteEntry) -> str | None:
-    """The entry's name as a display name of its workload; ``None`` for a generated ``workload-N``."""
-    return None if _GENERATED_NAME.fullmatch(entry.name) else entry.name
+    """The entry's name as a display name of its workload; ``None`` for a generated ``workload-N``, or for a
+    name too long to store (logged: the entry is still tuned)."""
+    if _GENERATED_NAME.fullmatch(entry.name):
+        return None
+    try:
+        return check_workload_name(entry.name)
+    except ValueError as exc:
+        log.warning("%s: not stored as the workload's name: %s", entry.name[:40], exc)
+        return None
 
 
 def tune_suite(

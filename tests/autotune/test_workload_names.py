@@ -144,6 +144,7 @@ def test_suite_entries_give_their_names_but_not_generated_ones() -> None:
     assert display_name(SuiteEntry("motor-book", CALL, 1000)) == "motor-book"
     assert display_name(SuiteEntry("workload-3", CALL, 1000)) is None  # a spec entry without a name
     assert display_name(SuiteEntry("workload-3b", CALL, 1000)) == "workload-3b"
+    assert display_name(SuiteEntry("x" * 200, CALL, 1000)) is None  # too long to store: tuned, not named
 
 
 # -- where names show ----------------------------------------------------------------------------------------
