@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+from sqlalchemy import text
 
 from autotune import StorageError, machine_fingerprint, workload_features
 from autotune.api import flush, reset, tuned_simulate
@@ -186,3 +190,40 @@ def test_reports_label_workloads_by_name(tmp_path: Path) -> None:
             source="tune")
         (row, *_) = compare_instances(store).rows
         assert row.workload == "atm-call" and "atm-call" in compare_instances(store).table()
+
+
+# -- PostgreSQL (a real server over a Unix socket, from pgserver) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    import pgserver  # a dev dependency (pip install -e .[dev])
+
+    # Not under pytest's private (0700) temporary folder: the server runs as its own user, and makes this one.
+    folder = Path(tempfile.gettempdir()) / f"autotune-pg-{uuid.uuid4().hex[:12]}"
+    server = pgserver.get_server(str(folder), cleanup_mode="delete")
+    try:
+        socket_dir = server.get_uri().split("host=", 1)[1]
+        yield f"postgresql+psycopg://postgres:@/postgres?host={socket_dir}"
+    finally:
+        server.cleanup()
+
+
+def test_postgres_upgrades_schema_2_and_carries_names(pg_url: str, tmp_path: Path) -> None:
+    with open_storage(f"sqlite:///{tmp_path}/a.db") as a:
+        call = _write(a, CALL, n=2)
+        a.name_workload(call, "atm-call")
+        document = export_results(a)
+    with open_storage(pg_url) as pg:
+        assert pg.schema_version() == 3
+        import_results(pg, document)
+        import_results(pg, document)  # twice: nothing doubles
+        assert pg.workload_names() == {call: ("atm-call",)} and pg.count_measurements() == 2
+        with pg.session() as session:  # back to what a schema-2 autotune wrote
+            session.execute(text("DROP TABLE workload_names"))
+            session.execute(text("UPDATE schema_version SET version = 2"))
+    with open_storage(pg_url) as pg:  # upgraded in place, every row kept
+        assert pg.schema_version() == 3 and pg.count_measurements() == 2 and pg.workload(call) is not None
+        assert pg.workload_names() == {}
+        pg.name_workload(call, "book3")
+        assert pg.workloads_named("book3") == [call]
