@@ -379,7 +379,7 @@ def _instances(data: _Data, prices: Mapping[str, float] | None) -> _Section:
         comparison = compare_instances(data.store, prices, measurements=data.measurements)
     except ValueError as exc:
         raise _NoDataError(str(exc)) from None
-    money = comparison.priced
+    money = any(r.usd_per_million is not None for r in comparison.rows)
     workloads = comparison.workloads()
     machines = list(comparison.machines)
     labels = {r.machine_id: r.label for r in comparison.rows}

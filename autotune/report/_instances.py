@@ -439,6 +439,7 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None,
     names = labels.machines({mid for group in shared.values() for mid in group})
     machine_ids = sorted(names, key=lambda i: (names[i], i))
     hourly = {mid: _price(labels.machine_row(mid), mid, prices) for mid in machine_ids}
+    mix = _mix(sorted(shared), weights, labels)  # a bad weight is refused before anything is re-measured
     finalists = _side_by_side(store, {(mid, wid, n) for (wid, n), group in shared.items() for mid in group}, usable)
     if remeasure:
         finalists.update(_remeasure(store, shared, remeasure_configs, remeasure_rounds))
@@ -446,7 +447,6 @@ def compare_instances(store: Storage, prices: Mapping[str, float] | None = None,
     for (workload_id, n_sims), group in sorted(shared.items()):
         rows.extend(_workload_rows(workload_id, n_sims, group, hourly, names, labels, finalists, confidence,
                                    priced=prices is not None))
-    mix = _mix(rows, weights, labels)
     summary = _summary(rows, mix, names, machine_ids, priced=prices is not None)
     return InstanceComparison(rows=tuple(rows), machines=tuple(machine_ids), summary=summary,
                               weights=tuple((labels.workload_name(w) + (f" n={n:,}" if _repeated(mix, w) else ""),
@@ -620,11 +620,10 @@ def _rank(entries: Sequence[tuple[str, float, float | None, float | None]]) -> t
     return ({leader[0]} if len(ranked) == len(entries) else set()), set()
 
 
-def _mix(rows: Sequence[InstanceRow], weights: Mapping[str, float] | None,
+def _mix(pairs: Sequence[tuple[str, int]], weights: Mapping[str, float] | None,
          labels: Labels) -> dict[tuple[str, int], float]:
-    """``{(workload, n_sims): weight}``: equal weights, or ``weights`` by display name or key, split evenly
-    over the sizes a workload was compared at."""
-    pairs = list(dict.fromkeys((r.workload_id, r.n_sims) for r in rows))
+    """``{(workload, n_sims): weight}`` over the compared ``pairs``: equal weights, or ``weights`` by display
+    name or key, split evenly over the sizes a workload was compared at."""
     if weights is None:
         return {pair: 1.0 for pair in pairs}
     known = {wid: {wid, *labels.all_names(wid)} for wid, _ in pairs}
