@@ -70,6 +70,7 @@ class CacheEntry:
 @dataclass
 class WorkloadState:
     features: WorkloadFeatures
+    name: str | None = None  # the display name given by the latest call (tuned_simulate(..., name=...))
     cache: CacheEntry | None = None
     cache_loaded: bool = False
     candidates: list[Config] | None = None
@@ -280,6 +281,9 @@ class Recorder:
             self.dropped += len(batch)
             return
         results.write_batch([(state.features, m) for state, m, _, _ in batch], source=Source.ONLINE)
+        for state in {id(state): state for state, _, _, _ in batch}.values():
+            if state.name is not None:  # once per (workload, name) and process: ResultsLog remembers
+                results.register_workload(state.features, name=state.name)
         for _, _, stale_session, reason in batch:
             if stale_session is not None:
                 rt.store.mark_session_stale(stale_session, reason=reason)

@@ -30,6 +30,7 @@ from ..accuracy import TARGET_KEY_SIMS, pilot_choice
 from ..features import workload_features
 from ..measure import Measurement
 from ..space import search_space
+from ..storage import check_workload_name
 from ._runtime import CacheEntry, Runtime, WorkloadState, runtime
 
 __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
@@ -189,6 +190,7 @@ def tuned_simulate(
     policy: str = "auto",
     calls: int | None = None,
     record: bool = True,
+    name: str | None = None,
 ) -> TunedResult:
     """Simulate with the fastest config autotune knows for this workload on this machine.
 
@@ -214,6 +216,8 @@ def tuned_simulate(
         calls: how many calls of this workload you expect: one call pays a config's compile cost,
             many calls amortise it (the model ranks by ``compile + calls * steady``).
         record: store this call's timing in the database (in the background) for online learning.
+        name: a display name stored with the workload when the timing is recorded (as
+            ``tune(..., name=...)``: shown by ``autotune runs``, ``instances`` and reports).
 
     Returns:
         A :class:`TunedResult`: the kernel's result plus ``decision``.
@@ -224,14 +228,17 @@ def tuned_simulate(
     started = time.perf_counter()
     if not isinstance(record, bool):
         raise ValueError(f"record must be True or False, got {record!r}")
+    if name is not None:
+        name = check_workload_name(name)
     if seed is not None and not isinstance(seed, np.random.SeedSequence):
         check_int("", "seed", seed, low=0)  # checked here: a bad seed must not be recorded as a failing config
     if target is not None:
-        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started)
+        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started, name)
     if n_sims is None:
         raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     state.calls += 1
+    state.name = name if name is not None else state.name
     source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls)
     if policy != "default" and rt.error is not None and source == "default":
         warnings.warn(f"autotune: {note}; running the default config", RuntimeWarning, stacklevel=2)
@@ -393,7 +400,7 @@ def _try_fft(workload: Portfolio, target: Target, cap: int | None, state: Worklo
 
 
 def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
-               policy: str, calls: int | None, record: bool, started: float) -> TunedResult:
+               policy: str, calls: int | None, record: bool, started: float, name: str | None) -> TunedResult:
     rt, state = _check_target(workload, target, cap, policy, calls, storage)
     source, config, predicted, sims, note = _decide_target_safely(rt, state, workload, target, policy)
     decided = start = time.perf_counter()
@@ -420,7 +427,7 @@ def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | 
         # (compile, pools) are tracked per workload, whatever the size.
         first = config not in state.ran
         state.ran.add(config)
-        rt.record(WorkloadState(workload_features(workload, result.n_sims)),
+        rt.record(WorkloadState(workload_features(workload, result.n_sims), name=name),
                   Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=result.n_sims,
                               first_call_s=measured if first else None, steady_s=None if first else measured,
                               samples=() if first else (measured,), estimates=result.estimates,
