@@ -14,6 +14,14 @@ config measured in the same run, and writes JSON and Markdown under
 ``experiments/results/``. The peers (QuantLib's ``MCEuropeanEngine`` for the
 European, gemact's Monte Carlo ``LossModel`` for the portfolios) are timed in
 the same run at the same number of samples.
+
+Every case also reports how close its best config comes to this machine's
+random-number limit: the rate at which numpy draws standard normals on one core
+(measured in the same run) times the usable cores, applied to the case's random
+draws (:func:`kernels._chunks.draws_per_sim`: one per European path, one per Asian
+step, one per policy count and claim of a portfolio; a portfolio's claim sizes are
+not normals, so its figure is a rough guide). 100% would be a kernel that does
+nothing but draw numpy's normals on every core.
 """
 
 from __future__ import annotations
@@ -44,8 +52,10 @@ from kernels import (
     PolicyGroup,
     PolicyTerms,
     Portfolio,
+    _chunks,
     simulate,
 )
+from kernels._estimators import chunk_view, output_shape
 
 from . import peers
 
@@ -69,6 +79,7 @@ def cases(size: str) -> list[Case]:
     large_pf = Portfolio([PolicyGroup(5_000, Poisson(0.02), Lognormal(8.0, 1.5), PolicyTerms(1_000.0, 250_000.0))])
     return [
         Case("european_1e5", european, 100_000 // scale),
+        Case("european_1e6", european, 1_000_000),  # the size the README's European figures quote
         Case("european_1e7", european, 10_000_000 // scale),
         Case("asian_1e5x252", asian, 100_000 // scale),
         Case("portfolio_10", small_pf, 100_000 // scale),
@@ -178,6 +189,62 @@ def _devices(backends: tuple[str, ...] | None) -> list[str]:
         return [f"jax unavailable: {exc}"]
 
 
+def normals_per_core_s(n: int = 2**20, repeats: int = 7) -> float:
+    """Standard normals numpy draws per second on one core (median of ``repeats``)."""
+    rng = np.random.default_rng(0)
+    rng.standard_normal(n)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rng.standard_normal(n)
+        times.append(time.perf_counter() - start)
+    return n / statistics.median(times)
+
+
+def rng_limit_s(case: Case, per_core: float, cores: int) -> float:
+    """Seconds the case's random draws take at the random-number limit of ``cores`` cores."""
+    return kernels.draws_per_sim(case.workload) * case.n_sims / (per_core * cores)
+
+
+def overheads(case: Case, configs: list[Config], repeats: int = 9) -> list[dict[str, Any]]:
+    """Each config's cost beyond the work of its chunks: planning, dispatch, waiting and reduction.
+
+    The work is the median time of calling the backend on every chunk of the plan in this
+    thread, with nothing else; a config with ``w`` workers could at best take ``work / w``.
+    The overhead is the share of the config's median run time above that.
+    """
+    out = []
+    for config in configs:
+        backend = kernels.backends.get_backend(config.backend)
+        size = config.chunk_size or kernels.auto_chunk_size(case.workload, case.n_sims)
+        chunks = _chunks.plan_chunks(case.n_sims, size, np.random.SeedSequence(0))
+        backend.prepare(case.workload, config, size)
+        buffer = np.empty(output_shape(case.workload, case.n_sims, len(chunks)))
+
+        def work(chunks=chunks, buffer=buffer, backend=backend, config=config) -> None:
+            for c in chunks:
+                backend.run_chunk(case.workload, config, c, chunk_view(buffer, case.workload, c))
+
+        def run(config=config) -> None:
+            simulate(case.workload, case.n_sims, config, seed=0)
+
+        work_s, total_s = _median_time(work, repeats), _median_time(run, repeats)
+        ideal = work_s / config.workers
+        out.append({"label": config.label(), "chunks": len(chunks), "work_s": work_s, "median_s": total_s,
+                    "overhead_pct": 100 * max(total_s - ideal, 0.0) / total_s})
+    return out
+
+
+def _median_time(fn: Any, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def fmt_s(x: float) -> str:
     return f"{x * 1e3:9.1f} ms" if x < 10 else f"{x:9.2f} s "
 
@@ -196,6 +263,9 @@ def run(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "cases": [],
     }
+    per_core = normals_per_core_s()
+    report["normals_per_core_s"] = per_core
+    print(f"random-number limit: numpy draws {per_core / 1e6:.0f}M normals/s on one core, x {cores} cores")
     for case in cases(size):
         if only and case.name not in only:
             continue
@@ -204,28 +274,38 @@ def run(
         timings = [measure(case, c) for c in configs]
         default = next(t for t in timings if t.config == Config())
         peer = run_peers(case)
+        limit_s = rng_limit_s(case, per_core, cores)
         rows = []
         for t in sorted(timings, key=lambda t: t.median):
             rows.append({
                 "config": t.config.to_dict(), "label": t.config.label(), "median_s": t.median,
                 "samples_s": t.samples, "first_call_s": t.first_call_s, "overhead_s": t.overhead_s,
                 "speedup_vs_default": default.median / t.median if t.samples else None,
+                "pct_of_rng_limit": 100 * limit_s / t.median if t.samples else None,
                 "estimate": t.estimate, "stderr": t.stderr, "error": t.error,
             })
-        print(f"{'config':48} {'median':>12} {'first call':>12} {'x default':>9}")
+        print(f"{'config':48} {'median':>12} {'first call':>12} {'x default':>9} {'% of RNG limit':>15}")
         for row in rows:
             if row["error"]:
                 print(f"{row['label']:48} FAILED: {row['error']}")
                 continue
             print(f"{row['label']:48} {fmt_s(row['median_s'])} {fmt_s(row['first_call_s'])} "
-                  f"{row['speedup_vs_default']:8.2f}x")
+                  f"{row['speedup_vs_default']:8.2f}x {row['pct_of_rng_limit']:14.0f}%")
         if peer and "median_s" in peer:
             peer["ratio_to_our_default"] = peer["median_s"] / default.median
             peer["ratio_to_our_best"] = peer["median_s"] / rows[0]["median_s"]
             print(f"peer {peer['peer']}: {fmt_s(peer['median_s'])} = {peer['ratio_to_our_default']:.2f}x our default,"
                   f" {peer['ratio_to_our_best']:.2f}x our best ({rows[0]['label']})")
+        if case.name == "european_1e6":
+            best = [Config.from_dict(r["config"]) for r in rows if not r["error"]][:1]
+            report["overheads"] = overheads(case, [Config(), Config(backend="numba"), *best])
+            print(f"\n{'overheads at 1e6 paths':48} {'chunks':>6} {'work':>12} {'run':>12} {'overhead':>9}")
+            for o in report["overheads"]:
+                print(f"{o['label']:48} {o['chunks']:6d} {fmt_s(o['work_s'])} {fmt_s(o['median_s'])} "
+                      f"{o['overhead_pct']:8.0f}%")
         report["cases"].append({"name": case.name, "n_sims": case.n_sims, "workload": repr(case.workload),
-                                "default_median_s": default.median, "rows": rows, "peer": peer})
+                                "default_median_s": default.median, "rng_limit_s": limit_s, "rows": rows,
+                                "peer": peer})
     kernels.shutdown_pools()
     return report
 
@@ -238,17 +318,27 @@ def write(report: dict[str, Any], out_dir: Path) -> None:
     devices = ", ".join(report.get("devices") or []) or "no JAX devices listed"
     lines = [f"# Kernel benchmark ({report['size']}), {report['started']}", "",
              f"{m['cores']} usable cores, workers up to {m['max_workers']}; JAX devices: {devices}", "",
-             "| workload | n_sims | default | best config | best | speedup | worst | peer | peer time |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Random-number limit: {report['normals_per_core_s'] / 1e6:.0f}M numpy normals/s per core"
+             f" x {m['max_workers']} cores.", "",
+             "| workload | n_sims | default | best config | best | % of RNG limit | speedup | worst | peer "
+             "| peer time | peer / best |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in report["cases"]:
         ok = [r for r in c["rows"] if not r["error"]]
         best, worst = ok[0], ok[-1]
         peer = c["peer"] or {}
-        peer_cols = f"{peer['peer']} | {peer['median_s']:.4f} s" if "median_s" in peer else "- | -"
+        peer_cols = (f"{peer['peer']} | {peer['median_s']:.4f} s | {peer['ratio_to_our_best']:.1f}x"
+                     if "median_s" in peer else "- | - | -")
         lines.append(
             f"| {c['name']} | {c['n_sims']:,} | {c['default_median_s']:.4f} s | {best['label']} | "
-            f"{best['median_s']:.4f} s | {best['speedup_vs_default']:.2f}x | {worst['median_s']:.4f} s | {peer_cols} |"
+            f"{best['median_s']:.4f} s | {best['pct_of_rng_limit']:.0f}% | {best['speedup_vs_default']:.2f}x | "
+            f"{worst['median_s']:.4f} s | {peer_cols} |"
         )
+    if report.get("overheads"):
+        lines += ["", "Overheads at 1e6 European paths (beyond the work of the chunks):",
+                  "", "| config | chunks | work | run | overhead |", "|---|---|---|---|---|"]
+        lines += [f"| {o['label']} | {o['chunks']} | {o['work_s'] * 1e3:.1f} ms | {o['median_s'] * 1e3:.1f} ms | "
+                  f"{o['overhead_pct']:.0f}% |" for o in report["overheads"]]
     (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print(f"\nwrote {out_dir / (stem + '.json')} and {stem}.md")
 

@@ -17,7 +17,7 @@ variable, or :func:`set_memory_limit`).
 is the pinned config that reproduces audited results bit for bit (see :mod:`kernels._lock`).
 
 Tools built on kernels may use the helpers exported here: the chunk sizing
-(:func:`auto_chunk_size`, :func:`bytes_per_sim`), the knob values (``BACKENDS``,
+(:func:`auto_chunk_size`, :func:`bytes_per_sim`, :func:`draws_per_sim`), the knob values (``BACKENDS``,
 ``EXECUTORS``, ``PRECISIONS``), the backend registry (:func:`backend_names`,
 :func:`register_backend`, :func:`backend_registry`, :func:`adopt_backend_registry`,
 also in :mod:`kernels.backends`) and the argument checks (:func:`check_int`,
@@ -25,7 +25,7 @@ also in :mod:`kernels.backends`) and the argument checks (:func:`check_int`,
 """
 
 from ._analytic import black_scholes, european_reference, geometric_asian_price, geometric_asian_reference
-from ._chunks import auto_chunk_size, bytes_per_sim
+from ._chunks import auto_chunk_size, bytes_per_sim, draws_per_sim
 from ._config import BACKENDS, DISCRETISATIONS, EXECUTORS, METHODS, PRECISIONS, Config
 from ._discretise import discretise_layer
 from ._distributions import (
@@ -158,6 +158,7 @@ __all__ = [
     "check_int",
     "check_real",
     "discretise_layer",
+    "draws_per_sim",
     "estimate_memory",
     "european_reference",
     "geometric_asian_price",

@@ -27,6 +27,13 @@ _PRNG, _SCRAMBLE, _QMC_AUX = 0, 1, 2
 AUTO_CHUNK_BYTES = 64 * 2**20
 MIN_AUTO_CHUNK = 4096
 AUTO_CHUNKS = 64
+# Automatic chunks hold at least this many random draws, so that a chunk's fixed cost (its seed,
+# its generator, one call into the backend: tens of microseconds) stays a few per cent of its work
+# even where one simulation is a single draw (a European path: 65,536 paths take about 0.6 ms).
+MIN_CHUNK_DRAWS = 2**16
+# Paths the numpy backend values at once within a European chunk: a block's temporaries (a dozen
+# arrays) stay in a core's cache. Measured on 1e6 paths: 16,384-path blocks are 1.4x faster than 65,536.
+EUROPEAN_BLOCK = 16384
 # Automatic chunks stay at MIN_AUTO_CHUNK sims or more unless that would take more than this.
 MAX_AUTO_CHUNK_BYTES = 2**30
 
@@ -105,12 +112,25 @@ def bytes_per_sim(workload: Workload, itemsize: int = 8) -> float:
     raise ValueError(f"unknown workload type {type(workload).__name__}")
 
 
+def draws_per_sim(workload: Workload) -> float:
+    """Expected random draws of one simulation: the unit of work that sizes automatic chunks."""
+    if isinstance(workload, EuropeanOption):
+        return 1.0
+    if isinstance(workload, AsianOption):
+        return float(workload.n_steps)
+    if isinstance(workload, Portfolio):
+        counts = sum(1 if g.pooled else g.n_policies for g in workload.groups)
+        return workload.expected_claims() + counts
+    raise ValueError(f"unknown workload type {type(workload).__name__}")
+
+
 def auto_chunk_size(workload: Workload, n_sims: int) -> int:
     """The chunk size used when ``Config.chunk_size`` is None.
 
     A power of two that cuts the run into about ``AUTO_CHUNKS`` chunks (so that
     parallel workers have work to share, and the choice does not depend on the
-    worker count), at least ``MIN_AUTO_CHUNK`` sims, and small enough that one
+    worker count), at least ``MIN_AUTO_CHUNK`` sims and ``MIN_CHUNK_DRAWS`` random
+    draws (:func:`draws_per_sim`), and small enough that one
     chunk needs about ``AUTO_CHUNK_BYTES`` of working memory at most. Two
     exceptions: where ``MIN_AUTO_CHUNK`` sims would need more than
     ``MAX_AUTO_CHUNK_BYTES``, the memory target wins (down to one sim); and the
@@ -120,7 +140,8 @@ def auto_chunk_size(workload: Workload, n_sims: int) -> int:
     memory_cap = int(AUTO_CHUNK_BYTES // per_sim)
     if memory_cap < MIN_AUTO_CHUNK and MIN_AUTO_CHUNK * per_sim <= MAX_AUTO_CHUNK_BYTES:
         memory_cap = MIN_AUTO_CHUNK
-    size = max(1, min(memory_cap, max(MIN_AUTO_CHUNK, n_sims // AUTO_CHUNKS)))
+    smallest = max(MIN_AUTO_CHUNK, 1 << (int(MIN_CHUNK_DRAWS / max(draws_per_sim(workload), 1.0))).bit_length() - 1)
+    size = max(1, min(memory_cap, max(smallest, n_sims // AUTO_CHUNKS)))
     size = 1 << (size.bit_length() - 1)
     fewest = -(-n_sims // (MAX_CHUNKS // 2))  # smallest size that keeps the plan within MAX_CHUNKS / 2
     if size < fewest:

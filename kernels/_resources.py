@@ -16,12 +16,12 @@ import os
 import re
 from typing import NamedTuple
 
-from ._chunks import auto_chunk_size, bytes_per_sim, count_chunks
+from ._chunks import EUROPEAN_BLOCK, auto_chunk_size, bytes_per_sim, count_chunks
 from ._config import Config
 from ._estimators import output_shape
 from ._limits import FLOAT32_LIMIT, MAX_SIMS, TAIL_Z
 from ._validation import check_int
-from ._workloads import Portfolio, Workload, workload_kind
+from ._workloads import EuropeanOption, Portfolio, Workload, workload_kind
 
 __all__ = ["MEMORY_LIMIT_ENV", "check_run", "estimate_memory", "memory_limit", "resolve_chunk_size",
            "set_memory_limit"]
@@ -65,7 +65,8 @@ def memory_parts(workload: Workload, n_sims: int, config: Config) -> MemoryEstim
     chunks = count_chunks(n_sims, chunk, qmc=config.qmc, scrambles=config.qmc_scrambles)
     itemsize = 4 if config.precision == "float32" else 8
     in_flight = 1 if config.executor == "serial" else config.workers
-    working = in_flight * chunk * bytes_per_sim(workload, itemsize) * (2 if config.antithetic else 1)
+    held = min(chunk, EUROPEAN_BLOCK) if isinstance(workload, EuropeanOption) else chunk  # values a block at a time
+    working = in_flight * held * bytes_per_sim(workload, itemsize) * (2 if config.antithetic else 1)
     # Process workers without shared memory pickle their parts back: a second copy of the results.
     copies = 2 if config.executor == "processes" and not config.shared_memory else 1
     results = 8 * math.prod(output_shape(workload, n_sims, chunks)) * copies

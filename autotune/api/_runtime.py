@@ -70,6 +70,7 @@ class CacheEntry:
 @dataclass
 class WorkloadState:
     features: WorkloadFeatures
+    name: str | None = None  # the display name given by the latest call (tuned_simulate(..., name=...))
     cache: CacheEntry | None = None
     cache_loaded: bool = False
     candidates: list[Config] | None = None
@@ -185,13 +186,13 @@ class Runtime:
         if now - self.model_checked_at < MODEL_CHECK_INTERVAL_S or self.open() is None:
             return self.model
         self.model_checked_at = now
-        from ..model import load_model  # sklearn is imported only when a model is used
+        from ..model import load_predictor  # numpy alone: no scikit-learn import to decide
 
         row = None
         try:
             row = self.store.latest_model("default")
             if row is not None and row.id not in (self.model_id, self.failed_model_id):
-                self.model = load_model(self.store, "default")
+                self.model = load_predictor(self.store, "default")
                 self.model_id, self.model_n_rows = row.id, row.n_rows
         except Exception as exc:  # a missing, corrupt or mismatched model means no model
             log.warning("autotune: cannot use the stored model (%s); using the default config", exc)
@@ -283,6 +284,9 @@ class Recorder:
             self.dropped += len(batch)
             return
         results.write_batch([(state.features, m) for state, m, _, _ in batch], source=Source.ONLINE)
+        for state in {id(state): state for state, _, _, _ in batch}.values():
+            if state.name is not None:  # once per (workload, name) and process: ResultsLog remembers
+                results.register_workload(state.features, name=state.name)
         for _, _, stale_session, reason in batch:
             if stale_session is not None:
                 rt.store.mark_session_stale(stale_session, reason=reason)

@@ -31,6 +31,7 @@ from ..accuracy import TARGET_KEY_SIMS, pilot_choice
 from ..features import workload_features
 from ..measure import Measurement
 from ..space import check_reference, reproducible_with, search_space
+from ..storage import check_workload_name
 from ._runtime import CacheEntry, Runtime, WorkloadState, runtime
 
 __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
@@ -258,6 +259,7 @@ def tuned_simulate(
     policy: str = "auto",
     calls: int | None = None,
     record: bool = True,
+    name: str | None = None,
     reproducible: bool = False,
     reference: Config | None = None,
 ) -> TunedResult:
@@ -298,6 +300,8 @@ def tuned_simulate(
             cache tier (a target session's best, if in class) and the reference apply. Always pass a
             ``seed``: without one, no two runs agree.
         reference: the pinned reference of ``reproducible=True`` (default ``Config()``).
+        name: a display name stored with the workload when the timing is recorded (as
+            ``tune(..., name=...)``: shown by ``autotune runs``, ``instances`` and reports).
 
     Returns:
         A :class:`TunedResult`: the kernel's result plus ``decision``.
@@ -308,18 +312,21 @@ def tuned_simulate(
     started = time.perf_counter()
     if not isinstance(record, bool):
         raise ValueError(f"record must be True or False, got {record!r}")
+    if name is not None:
+        name = check_workload_name(name)
     if seed is not None and not isinstance(seed, np.random.SeedSequence):
         check_int("", "seed", seed, low=0)  # checked here: a bad seed must not be recorded as a failing config
     workload_kind(workload)
     ref = check_reference(workload, reproducible, reference)
     if target is not None:
-        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started, ref)
+        return _to_target(workload, target, n_sims, seed, storage, policy, calls, record, started, name, ref)
     if n_sims is None:
         raise ValueError("n_sims is required without a target: pass n_sims=... or target=kernels.Target(...)")
     _check_fixed_reference(ref)
     base = ref or Config()
     n_sims, calls, rt, state = _prepare(workload, n_sims, policy, calls, storage)
     state.calls += 1
+    state.name = name if name is not None else state.name
     source, config, predicted, uncertainty, note = _decide_safely(rt, state, workload, n_sims, policy, calls, ref)
     if policy != "default" and rt.error is not None and source == "default":
         warnings.warn(f"autotune: {note}; running the default config", RuntimeWarning, stacklevel=2)
@@ -513,7 +520,7 @@ def _try_fft(workload: Portfolio, target: Target, cap: int | None, state: Worklo
 
 
 def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | None, storage: str | None,
-               policy: str, calls: int | None, record: bool, started: float,
+               policy: str, calls: int | None, record: bool, started: float, name: str | None,
                ref: Config | None = None) -> TunedResult:
     rt, state = _check_target(workload, target, cap, policy, calls, storage)
     base = ref or Config()
@@ -542,7 +549,7 @@ def _to_target(workload: Workload, target: Target, cap: int | None, seed: int | 
         # (compile, pools) are tracked per workload, whatever the size.
         first = config not in state.ran
         state.ran.add(config)
-        rt.record(WorkloadState(workload_features(workload, result.n_sims)),
+        rt.record(WorkloadState(workload_features(workload, result.n_sims), name=name),
                   Measurement(config=config, outcome=Outcome.COMPLETE, n_sims=result.n_sims,
                               first_call_s=measured if first else None, steady_s=None if first else measured,
                               samples=() if first else (measured,), estimates=result.estimates,

@@ -159,8 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="FILE|URL")
 
     p = sub.add_parser("instances", parents=[common, data],
-                       help="compare the machines in the database on the same workloads")
-    p.add_argument("--prices", metavar="CSV", help="price table: instance_type,usd_per_hour")
+                       help="compare the machines in the database on the same workloads",
+                       epilog="Each figure is a median with a confidence interval; overlapping intervals are a tie.")
+    p.add_argument("--prices", metavar="CSV", help="price table: instance_type,usd_per_hour (adds costs and "
+                                                   "\"cheapest\")")
+    p.add_argument("--weights", metavar="FILE",
+                   help="workload mix for the summary: a .toml or .json file mapping workload name (or key) to "
+                        "weight (default: equal weights)")
+    p.add_argument("--remeasure", action="store_true",
+                   help="first re-measure this machine's 3 best configs of each shared workload side by side "
+                        "(5 rounds; stored as benchmark rows), and use those samples")
     p.add_argument("--csv", action="store_true", help="print CSV")
 
     p = sub.add_parser("report", parents=[common, data], help="write the HTML report with figures")
@@ -194,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--machine", metavar="ID", help="one machine id")
-    p.add_argument("--workload", metavar="KEY", help="one workload key")
+    p.add_argument("--workload", metavar="KEY|NAME",
+                   help="one workload: its key, or a display name (a spec file's workload name)")
     p.add_argument("--kind", choices=("european", "asian", "portfolio"), help="one workload kind")
     p.add_argument("--source", choices=("tune", "online", "profile", "benchmark"), help="one source")
     p.add_argument("--outcome", "--status", dest="status", help="one outcome (complete, failed, rejected, timed_out)")

@@ -331,13 +331,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from ..storage import RUN_COLUMNS, measurement_table, write_rows
 
     with _store(args) as store:
-        rows = measurement_table(store, machine_id=args.machine, workload_id=args.workload, kind=args.kind,
+        workloads = workload_keys(store, args.workload)
+        rows = measurement_table(store, machine_id=args.machine, workload_id=workloads, kind=args.kind,
                                  source=args.source, outcome=_status(args.status), since=_since(args.since),
                                  limit=args.limit)
     fmt = _runs_format(args)
     if fmt == "table":
-        shown = ("id", "created_at", "machine_id", "kind", "n_sims", "config", "source", "outcome", "steady_s")
-        text = table([[_short(r[c]) for c in shown] for r in rows], shown) + f"\n{len(rows)} measurements"
+        shown = ("id", "created_at", "machine_id", "workload", "kind", "n_sims", "config", "source", "outcome",
+                 "steady_s")
+        text = table([[_short(r[c]) if c != "workload" else _workload_label(r) for c in shown] for r in rows],
+                     shown) + f"\n{len(rows)} measurements"
         if args.output:
             Path(args.output).write_text(text + "\n", encoding="utf-8")
         else:
@@ -349,6 +352,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         write_rows(rows, sys.stdout, fmt)
     return 0
+
+
+def _workload_label(row: dict[str, Any]) -> str:
+    """A runs table row's workload: its display name, else its key shortened to 6 digits of the hash."""
+    if row["workload_name"]:
+        return str(row["workload_name"])
+    kind, _, digest = str(row["workload_id"]).partition("-")
+    return f"{kind}-{digest[:6]}" if digest else str(row["workload_id"])
+
+
+def workload_keys(store: Storage, value: str | None) -> str | list[str] | None:
+    """What ``--workload VALUE`` selects: a stored workload key, else every workload given the name VALUE.
+
+    Raises:
+        UsageError: VALUE is neither a stored key nor a name; the message lists the known names.
+    """
+    if value is None or store.workload(value) is not None:
+        return value
+    keys = store.workloads_named(value)
+    if keys:
+        return keys
+    known = sorted({n for names in store.workload_names().values() for n in names})
+    raise UsageError(f"--workload: no workload named {value!r} (nor with that key); known: "
+                     f"{', '.join(known) if known else 'none (no workload has a name yet)'}")
 
 
 # What each output file extension means; the longest matching suffix wins (.json.gz before .gz).
@@ -402,7 +429,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--kind is not an export filter; use --workload KEY")
     _extension(args.file, EXPORT_EXTENSIONS, "FILE")
     with _store(args) as store:
-        document = export_results(store, args.file, machine_id=args.machine, workload_id=args.workload,
+        keys = workload_keys(store, args.workload)
+        if isinstance(keys, list) and len(keys) > 1:
+            raise UsageError(f"--workload {args.workload!r} names {len(keys)} workloads ({', '.join(keys)}); "
+                             "export takes one: give its key")
+        workload = keys[0] if isinstance(keys, list) else keys
+        document = export_results(store, args.file, machine_id=args.machine, workload_id=workload,
                                   source=args.source, outcome=_status(args.status))
     counts = {k: len(document[k]) for k in ("machines", "workloads", "configs", "measurements", "profiles")}
     emit({"file": args.file, **counts}, as_json=args.json,
@@ -432,11 +464,12 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_instances(args: argparse.Namespace) -> int:
-    from ..report import compare_instances, load_prices
+    from ..report import compare_instances, load_prices, load_weights
 
     prices = load_prices(args.prices) if args.prices else None
+    weights = load_weights(args.weights) if args.weights else None
     with _store(args) as store:
-        comparison = compare_instances(store, prices)
+        comparison = compare_instances(store, prices, weights=weights, remeasure=args.remeasure)
     if args.csv and not args.json:
         sys.stdout.write(comparison.to_csv())
         return 0

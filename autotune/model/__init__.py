@@ -5,14 +5,34 @@ features, :func:`feature_names`); :class:`ConfigTimeModel` fits log time and log
 ``choose``-s the fastest of a list of candidate configs; ``train``/``save_model``/``load_model``
 keep it in the results database (never pickled); ``evaluate`` cross-validates its choice against
 baselines, holding out whole workloads and machines.
+
+Deciding needs numpy alone: :func:`load_predictor` gives a :class:`ForestPredictor` with the same
+predictions. The names that need scikit-learn (``ConfigTimeModel``, ``evaluate`` and its report
+types) are imported on first use, so ``import autotune.model`` does not import it.
 """
+
+from typing import Any
 
 from ._data import TrainingDataError, TrainingSet, training_set
 from ._encoding import CONFIG_FEATURES, FEATURE_SCHEMA_VERSION, encode_config, encode_configs, feature_names
-from ._evaluate import GROUP_BY, METHODS, EvaluationReport, GroupOutcome, MethodScore, evaluate
 from ._flat import FlatForest
-from ._forest import Choice, ConfigTimeModel
-from ._persist import PAYLOAD_FORMAT, load_model, save_model, train
+from ._persist import PAYLOAD_FORMAT, load_model, load_predictor, save_model, train
+from ._predictor import Choice, ForestPredictor
+
+_LAZY = {"ConfigTimeModel": "_forest", **dict.fromkeys(
+    ("GROUP_BY", "METHODS", "EvaluationReport", "GroupOutcome", "MethodScore", "evaluate"), "_evaluate")}
+
+
+def __getattr__(name: str) -> Any:
+    """The scikit-learn-backed names, imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "CONFIG_FEATURES",
@@ -24,6 +44,7 @@ __all__ = [
     "ConfigTimeModel",
     "EvaluationReport",
     "FlatForest",
+    "ForestPredictor",
     "GroupOutcome",
     "MethodScore",
     "TrainingDataError",
@@ -33,6 +54,7 @@ __all__ = [
     "evaluate",
     "feature_names",
     "load_model",
+    "load_predictor",
     "save_model",
     "train",
     "training_set",

@@ -33,7 +33,7 @@ import platform
 import struct
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -42,10 +42,15 @@ from ..storage import Storage
 from ._data import training_set
 from ._encoding import FEATURE_SCHEMA_VERSION, N_CONTEXT, feature_names
 from ._flat import MAX_FEATURES, MAX_NODES, MAX_TREES, FlatForest
-from ._forest import ConfigTimeModel
+from ._predictor import ForestPredictor
+
+if TYPE_CHECKING:  # scikit-learn is imported only to fit, save or load a full estimator
+    from ._forest import ConfigTimeModel
 
 __all__ = ["MAX_COMPRESSION_RATIO", "MAX_META_BYTES", "MAX_NPY_HEADER_BYTES", "PAYLOAD_FORMAT", "load_model",
-           "save_model", "train"]
+           "load_predictor", "save_model", "train"]
+
+P = TypeVar("P", bound=ForestPredictor)
 
 _logger = logging.getLogger(__name__)
 
@@ -249,6 +254,8 @@ def save_model(store: Storage, model: ConfigTimeModel, name: str = "default", *,
         ValueError: ``model`` is not a ConfigTimeModel, was fitted on another feature layout, or is
             too large to be read back (the bounds of ``_flat``: ``MAX_NODES``, ``MAX_TREES``...).
     """
+    from ._forest import ConfigTimeModel
+
     if not isinstance(model, ConfigTimeModel):
         raise ValueError(f"model must be a ConfigTimeModel, got {type(model).__name__}")
     model._check_fitted()
@@ -273,12 +280,25 @@ def load_model(store: Storage, name: str = "default") -> ConfigTimeModel | None:
     """The latest stored model called ``name``, ready to predict, or ``None`` if there is none.
 
     The loaded model predicts with its flat arrays; its ``pipeline_`` and ``compile_pipeline_`` are ``None``.
+    To predict without importing scikit-learn, use :func:`load_predictor`.
 
     Raises:
         ModelSchemaError: the model was trained on another feature schema, or its payload cannot be
             read (corrupt, hostile or beyond the bounds of the module docstring; the message names
             the fault); the message says how to retrain. Nothing else for bad bytes.
     """
+    from ._forest import ConfigTimeModel
+
+    return _load(store, name, ConfigTimeModel)
+
+
+def load_predictor(store: Storage, name: str = "default") -> ForestPredictor | None:
+    """As :func:`load_model`, but a bare :class:`ForestPredictor`: the same predictions and ``choose``,
+    with numpy alone (no scikit-learn import), for deciding in a fresh process."""
+    return _load(store, name, ForestPredictor)
+
+
+def _load(store: Storage, name: str, cls: type[P]) -> P | None:
     row = store.latest_model(name)
     if row is None:
         return None
@@ -289,7 +309,7 @@ def load_model(store: Storage, name: str = "default") -> ConfigTimeModel | None:
             f"version {FEATURE_SCHEMA_VERSION}; {_RETRAIN}"
         )
     try:
-        model = _build(row, where)
+        model = _build(row, where, cls)
     except ModelSchemaError:
         raise
     except Exception as exc:  # whatever else the stored bytes make go wrong is still a bad payload
@@ -299,7 +319,7 @@ def load_model(store: Storage, name: str = "default") -> ConfigTimeModel | None:
     return model
 
 
-def _build(row: Any, where: str) -> ConfigTimeModel:
+def _build(row: Any, where: str, cls: type[P]) -> P:
     """The model of a stored row whose feature schema version matches (ModelSchemaError otherwise)."""
     meta, forests = _decode(row.payload, where)
     names = meta.get("feature_names", ())
@@ -310,13 +330,17 @@ def _build(row: Any, where: str) -> ConfigTimeModel:
     widths = {"time": len(feature_names()), "compile": len(feature_names()), "scale": N_CONTEXT}
     if time_flat is None or any(f is not None and f.n_features != widths[k] for k, f in forests.items()):
         raise ModelSchemaError(f"{where} has forests of the wrong width; {_RETRAIN}")
-    try:
-        model = ConfigTimeModel(**dict(meta.get("params") or row.params))
-    except (TypeError, ValueError) as exc:
-        raise ModelSchemaError(f"{where} has parameters this library does not know ({exc}); {_RETRAIN}") from None
-    model.pipeline_ = None
-    model.scale_pipeline_ = None
-    model.compile_pipeline_ = None
+    if cls is ForestPredictor:
+        model = cls()
+    else:
+        try:
+            model = cls(**dict(meta.get("params") or row.params))
+        except (TypeError, ValueError) as exc:
+            raise ModelSchemaError(f"{where} has parameters this library does not know ({exc}); "
+                                   f"{_RETRAIN}") from None
+        model.pipeline_ = None
+        model.scale_pipeline_ = None
+        model.compile_pipeline_ = None
     model.flat_ = time_flat
     model.scale_flat_ = forests["scale"]
     model.compile_flat_ = forests["compile"]
@@ -337,6 +361,8 @@ def train(store: Storage, *, name: str = "default", machine_id: str | None = Non
     Raises:
         TrainingDataError: the store holds no usable measurement.
     """
+    from ._forest import ConfigTimeModel
+
     data = training_set(store, machine_id=machine_id)
     model = ConfigTimeModel(**params).fit(data)
     metrics = {

@@ -379,7 +379,7 @@ def _instances(data: _Data, prices: Mapping[str, float] | None) -> _Section:
         comparison = compare_instances(data.store, prices, measurements=data.measurements)
     except ValueError as exc:
         raise _NoDataError(str(exc)) from None
-    money = comparison.priced
+    money = any(r.usd_per_million is not None for r in comparison.rows)
     workloads = comparison.workloads()
     machines = list(comparison.machines)
     labels = {r.machine_id: r.label for r in comparison.rows}
@@ -390,13 +390,15 @@ def _instances(data: _Data, prices: Mapping[str, float] | None) -> _Section:
         [(labels[mid], [value.get((w, n, mid)) for w, n in workloads]) for mid in machines],
         n_rows=len(comparison.rows),
         xlabel="US dollars per million simulations" if money else "seconds per million simulations")
-    text = ("The fastest measured config of each machine on the workloads measured on at least two machines, "
+    text = ("The best config of each machine on the workloads measured on at least two machines (the median of "
+            "its side-by-side re-measurement where a tuning session made one, else of its stored samples), "
             + ("in US dollars per million simulations (machines without a price have no bar)."
-               if money else "in seconds per million simulations (pass a price table to compare costs)."))
-    table = _Table(("workload", "machine", "best config", "seconds", "s / 1M sims", "$ / hour", "$ / 1M sims",
-                    "fastest", "cheapest"),
-                   [(data.labels.workload(r.workload_id, r.n_sims), r.label, r.best_config, r.seconds,
-                     r.s_per_million, r.usd_per_hour, r.usd_per_million, r.fastest, r.cheapest)
+               if money else "in seconds per million simulations (pass a price table to compare costs).")
+            + " Machines whose intervals overlap are tied.")
+    table = _Table(("workload", "machine", "best config", "evidence", "median s", "low", "high", "s / 1M sims",
+                    "$ / hour", "$ / 1,000 runs", "verdict"),
+                   [(data.labels.workload(r.workload_id, r.n_sims), r.label, r.best_config, r.evidence, r.seconds,
+                     r.seconds_low, r.seconds_high, r.s_per_million, r.usd_per_hour, r.usd_per_1k_runs, r.verdict())
                     for r in comparison.rows])
     return _Section(text, [("instances", fig)], [table])
 

@@ -17,7 +17,7 @@ from ._records import (
     WorkloadRow,
 )
 from ._runs import RUN_COLUMNS, measurement_table, write_rows
-from ._storage import Storage, config_id, open_storage
+from ._storage import MAX_NAME_LENGTH, Storage, check_workload_name, config_id, open_storage
 from ._transfer import EXPORT_FORMAT, EXPORT_VERSION, TransferCounts, export_results, import_results
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ENV_VAR",
     "EXPORT_FORMAT",
     "EXPORT_VERSION",
+    "MAX_NAME_LENGTH",
     "MEASUREMENT_COLUMNS",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
@@ -39,6 +40,7 @@ __all__ = [
     "TransferCounts",
     "TuningSessionRow",
     "WorkloadRow",
+    "check_workload_name",
     "config_id",
     "export_results",
     "import_results",

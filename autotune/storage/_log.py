@@ -45,6 +45,7 @@ class ResultsLog:
         self.versions = library_versions(machine)
         self._machine_stored = False
         self._workloads: set[str] = set()
+        self._names: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def register_machine(self) -> None:
@@ -55,8 +56,11 @@ class ResultsLog:
         with self._lock:
             self._machine_stored = True
 
-    def register_workload(self, features: WorkloadFeatures) -> None:
-        """Store the workload's row (and the machine's) unless this log already did."""
+    def register_workload(self, features: WorkloadFeatures, *, name: str | None = None) -> None:
+        """Store the workload's row (and the machine's) unless this log already did.
+
+        ``name``: also give the workload this display name (once per log; see :meth:`Storage.name_workload`).
+        """
         with self._lock:
             machine_done, done = self._machine_stored, features.key in self._workloads
         if not machine_done:
@@ -65,6 +69,13 @@ class ResultsLog:
             self.store.upsert_workload(features.key, features.kind, features.spec, features.vector())
             with self._lock:
                 self._workloads.add(features.key)
+        if name is not None:
+            with self._lock:
+                named = (features.key, name) in self._names
+            if not named:
+                self.store.name_workload(features.key, name)
+                with self._lock:
+                    self._names.add((features.key, name))
 
     def stamp(self, features: WorkloadFeatures, m: Measurement, *, source: Source | str,
               session_id: int | None = None) -> Measurement:

@@ -9,7 +9,19 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,10 +38,11 @@ __all__ = [
     "SchemaVersionModel",
     "TuningSessionModel",
     "WorkloadModel",
+    "WorkloadNameModel",
     "utcnow",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the table layout below; bump it (and write a migration in ``_schema``) whenever it changes."""
 
 
@@ -97,6 +110,24 @@ class WorkloadModel(Base):
     spec: Mapped[dict[str, Any]]
     features: Mapped[dict[str, Any]]
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class WorkloadNameModel(Base):
+    """A display name given to a workload (a spec file's entry name, ``tune(..., name=...)``).
+
+    The key stays the workload's id; one workload may carry several names over time (the same
+    portfolio named differently in two spec files): each (workload, name) pair is one row, and
+    ``last_named_at`` says which name was given last (the one shown).
+    """
+
+    __tablename__ = "workload_names"
+    __table_args__ = (UniqueConstraint("workload_id", "name", name="uq_workload_names_workload_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    first_named_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    last_named_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
 class ConfigModel(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,10 +23,11 @@ from ._transfer import measurement_filters
 __all__ = ["RUN_COLUMNS", "measurement_table", "write_rows"]
 
 _RUN_MEASUREMENT_COLUMNS = ("id", *(c.name for c in MEASUREMENT_COLUMNS))
-RUN_COLUMNS: tuple[str, ...] = (*_RUN_MEASUREMENT_COLUMNS, "instance_type", "kind", "config")
+RUN_COLUMNS: tuple[str, ...] = (*_RUN_MEASUREMENT_COLUMNS, "instance_type", "kind", "workload_name", "config")
 """The columns of :func:`measurement_table` (and of the CSV that :func:`write_rows` writes): every column of
-the measurements table (:data:`MEASUREMENT_COLUMNS`), then the machine's instance type, the workload's kind
-and the config's label. In CSV, list and object columns are written as JSON."""
+the measurements table (:data:`MEASUREMENT_COLUMNS`), then the machine's instance type, the workload's kind,
+its latest display name (empty when it has none) and the config's label. In CSV, list and object columns are
+written as JSON."""
 
 _FORMATS = ("csv", "json")
 
@@ -35,7 +36,7 @@ def measurement_table(
     store: Storage,
     *,
     machine_id: str | None = None,
-    workload_id: str | None = None,
+    workload_id: str | Sequence[str] | None = None,
     kind: str | None = None,
     source: str | None = None,
     outcome: Outcome | str | None = None,
@@ -45,13 +46,20 @@ def measurement_table(
     """One flat, JSON-safe dict per measurement (keys :data:`RUN_COLUMNS`), newest last.
 
     ``config`` is the config's :meth:`kernels.Config.label`, or its knobs as JSON when they no
-    longer make a Config; ``created_at`` is an ISO-8601 UTC string. ``limit`` keeps the newest rows.
+    longer make a Config; ``workload_name`` the workload's latest display name (``None``: it has
+    none); ``created_at`` is an ISO-8601 UTC string. ``limit`` keeps the newest rows.
+    ``workload_id``: one workload key, or several (e.g. every workload given one name:
+    :meth:`Storage.workloads_named`).
 
     Raises:
         ValueError: a filter has a bad value (unknown source or outcome, naive ``since``, negative limit).
         StorageError: the database cannot be read.
     """
-    where = measurement_filters(machine_id=machine_id, workload_id=workload_id, source=source, outcome=outcome)
+    several = workload_id is not None and not isinstance(workload_id, str)
+    where = measurement_filters(machine_id=machine_id, workload_id=None if several else workload_id,  # type: ignore[arg-type]
+                                source=source, outcome=outcome)
+    if several:
+        where.append(MeasurementModel.workload_id.in_(list(workload_id)))  # type: ignore[arg-type]
     if kind is not None:
         where.append(WorkloadModel.kind == kind)
     if since is not None:
@@ -71,13 +79,16 @@ def measurement_table(
     )
     with store.session(read_only=True) as session:
         rows = session.execute(query).all()
+    names = store.workload_names({m.workload_id for m, *_ in rows})
     labels: dict[str, str | None] = {}
     table = []
     for m, instance_type, workload_kind, knobs in reversed(rows):
         if m.config_id not in labels:
             labels[m.config_id] = _label(knobs)
         values = jsonable(m, _RUN_MEASUREMENT_COLUMNS)
-        values.update(instance_type=instance_type, kind=workload_kind, config=labels[m.config_id])
+        shown = names.get(m.workload_id)
+        values.update(instance_type=instance_type, kind=workload_kind, workload_name=shown[0] if shown else None,
+                      config=labels[m.config_id])
         table.append({column: values[column] for column in RUN_COLUMNS})
     return table
 

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import JSON, Boolean, Connection, Float, Integer, String, inspect, select, text, update
 
 from .._errors import SchemaVersionError
-from ._models import SCHEMA_VERSION, Base, MeasurementModel, SchemaVersionModel
+from ._models import SCHEMA_VERSION, Base, MeasurementModel, SchemaVersionModel, WorkloadNameModel
 
 __all__ = ["ensure_schema", "read_schema_version"]
 
@@ -111,5 +111,14 @@ def _migrate_1_to_2(connection: Connection) -> None:
         "CREATE INDEX ix_measurements_machine_workload_status ON measurements (machine_id, workload_id, outcome)"))
 
 
-_MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(connection: Connection) -> None:
+    """Schema 2 -> 3: display names of workloads.
+
+    * A new table ``workload_names`` (workload id, name, first and last time it was given); no
+      existing row changes, and workloads stored before the upgrade simply have no name yet.
+    """
+    WorkloadNameModel.__table__.create(connection, checkfirst=True)
+
+
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 """``{version: migration to version + 1}``, each run inside the opening write transaction."""

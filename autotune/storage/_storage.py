@@ -27,6 +27,7 @@ from ._models import (
     ProfileModel,
     TuningSessionModel,
     WorkloadModel,
+    WorkloadNameModel,
     utcnow,
 )
 from ._optuna import optuna_errors, rdb_storage
@@ -44,7 +45,18 @@ from ._schema import ensure_schema, read_schema_version
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["Storage", "config_id", "open_storage"]
+__all__ = ["MAX_NAME_LENGTH", "Storage", "check_workload_name", "config_id", "open_storage"]
+
+MAX_NAME_LENGTH = 128
+"""The longest display name of a workload (the ``workload_names.name`` column's length)."""
+
+
+def check_workload_name(name: object, field: str = "name") -> str:
+    """``name`` stripped, if it is a usable display name of a workload; else a ValueError naming ``field``."""
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
+        raise ValueError(f"{field} must be a non-empty string of at most {MAX_NAME_LENGTH} characters "
+                         f"(a display name of the workload), got {name!r}")
+    return name.strip()
 
 TARGET_SAMPLER = "target"
 """The ``sampler`` of tuning sessions that tuned for a precision target (see ``autotune.tune(target=...)``)."""
@@ -176,6 +188,54 @@ class Storage:
         cid = config_id(knobs)
         self._db.transact(lambda s: _upsert(s, ConfigModel, cid, values, update=False))
         return cid
+
+    def name_workload(self, key: str, name: str) -> None:
+        """Give the stored workload ``key`` the display name ``name`` (the key stays the workload's id).
+
+        A workload keeps every name it was given; giving a name again makes it the latest, the one
+        :meth:`workload_names` lists first and reports show.
+
+        Raises:
+            ValueError: ``name`` is not a non-empty string of at most ``MAX_NAME_LENGTH`` characters.
+            StorageError: no workload ``key`` is stored, or the database cannot be written.
+        """
+        name = check_workload_name(name)
+
+        def work(session: Session) -> None:
+            if session.get(WorkloadModel, key) is None:
+                raise StorageError(f"no workload {key!r} in {self._db.shown_url}: store it before naming it")
+            row = session.scalars(select(WorkloadNameModel).where(
+                WorkloadNameModel.workload_id == key, WorkloadNameModel.name == name)).first()
+            if row is None:
+                session.add(WorkloadNameModel(workload_id=key, name=name))
+            else:
+                row.last_named_at = utcnow()
+
+        self._db.transact(work)
+
+    def workload_names(self, keys: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """The display names of stored workloads: ``{key: names, latest first}`` (unnamed workloads left out).
+
+        Args:
+            keys: only these workloads (``None``: every named workload).
+        """
+        query = select(WorkloadNameModel.workload_id, WorkloadNameModel.name).order_by(
+            WorkloadNameModel.last_named_at.desc(), WorkloadNameModel.id.desc())
+        wanted = None if keys is None else set(keys)
+
+        def work(session: Session) -> dict[str, tuple[str, ...]]:
+            names: dict[str, list[str]] = {}
+            for key, name in session.execute(query):
+                if wanted is None or key in wanted:
+                    names.setdefault(key, []).append(name)
+            return {key: tuple(n) for key, n in names.items()}
+
+        return self._db.transact(work, read_only=True)
+
+    def workloads_named(self, name: str) -> list[str]:
+        """The keys of the stored workloads ever given the display name ``name`` (sorted; empty if none)."""
+        query = select(WorkloadNameModel.workload_id).where(WorkloadNameModel.name == name).distinct()
+        return sorted(self._db.transact(lambda s: list(s.scalars(query)), read_only=True))
 
     def machine(self, machine_id: str) -> MachineRow | None:
         """The stored machine, or ``None``."""

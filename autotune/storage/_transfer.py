@@ -35,6 +35,7 @@ from ._document import (
     parse_sections,
 )
 from ._models import ConfigModel, MachineModel, MeasurementModel, ProfileModel, WorkloadModel, utcnow
+from ._names import NAMES_SECTION, export_names, import_names, parse_names
 from ._records import SOURCES
 from ._storage import Storage
 
@@ -126,6 +127,7 @@ def export_results(
             "measurements": [jsonable(m, MEASUREMENT_KEYS) for m in measurements],
             "profiles": [jsonable(p, PROFILE_KEYS) for p in profiles],
         }
+        document[NAMES_SECTION] = export_names(session, workload_ids)  # optional section: see _names
     if path is not None:
         _write_document(document, Path(path))
     _logger.info("exported %d measurement(s) from %r", len(document["measurements"]), store)
@@ -192,8 +194,12 @@ def import_results(store: Storage, source: str | Path | Mapping[str, Any] | Stor
     """
     document = _load(source)
     parsed = _parse(document)
+    names = parse_names(document)
     with store.session() as session:
         counts = _write(session, parsed)
+        named = import_names(session, names)
+    if named:
+        _logger.info("imported %d workload name(s)", named)
     _logger.info("imported into %r: %s", store, counts.to_dict())
     return counts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from kernels import check_real
 from .._errors import TuningError
 from ..measure import MeasureOptions
 from ..space import search_space
-from ..storage import Storage, open_storage
+from ..storage import Storage, check_workload_name, open_storage
 from ..suites import Suite, SuiteEntry
 from ._report import TuningReport
 from ._tune import tune
@@ -47,6 +48,22 @@ class SuiteRun:
     seconds: float
 
 
+_GENERATED_NAME = re.compile(r"workload-\d+")
+"""The name a spec file's entry gets when it has none (see ``autotune.cli._specs``): not stored."""
+
+
+def display_name(entry: SuiteEntry) -> str | None:
+    """The entry's name as a display name of its workload; ``None`` for a generated ``workload-N``, or for a
+    name too long to store (logged: the entry is still tuned)."""
+    if _GENERATED_NAME.fullmatch(entry.name):
+        return None
+    try:
+        return check_workload_name(entry.name)
+    except ValueError as exc:
+        log.warning("%s: not stored as the workload's name: %s", entry.name[:40], exc)
+        return None
+
+
 def tune_suite(
     entries: Sequence[SuiteEntry],
     *,
@@ -77,6 +94,9 @@ def tune_suite(
         qmc: also search quasi-random configs.
         measure_options: as for :func:`tune`.
         on_start: called as ``on_start(index, count, entry)`` before each workload (for progress lines).
+
+    Each entry's name is stored as its workload's display name (``tune(..., name=...)``), except
+    the generated ``workload-N`` of a spec file entry that has none.
 
     Returns:
         A :class:`SuiteRun`. A workload where no config completes is listed in ``failed`` and the
@@ -120,7 +140,7 @@ def tune_suite(
             try:
                 report = tune(entry.workload, entry.n_sims, target=entry.target, storage=store, budget_trials=trials,
                               budget_seconds=min(limits) if limits else None, sampler=sampler, seed=seed, space=space,
-                              measure_options=options, progress=progress)
+                              measure_options=options, progress=progress, name=display_name(entry))
             except TuningError as exc:
                 log.info("%s: not tuned: %s", entry.name, exc)  # the SuiteRun says so to the caller
                 failed.append((entry.name, str(exc)))

@@ -22,7 +22,7 @@ from .._outcome import Outcome, Source
 from ..features import machine_fingerprint, workload_features
 from ..measure import Measurement, MeasureOptions, check_options, compare_configs, config_key, measure, reference_result
 from ..space import SearchSpace, check_reference, complexity, reproducible_with, search_space, stratum
-from ..storage import ResultsLog, Storage, open_storage
+from ..storage import ResultsLog, Storage, check_workload_name, open_storage
 from ._report import TuningReport
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ def tune(
     measure_options: MeasureOptions | None = None,
     progress: bool | None = None,
     finalists: int = 3,
+    name: str | None = None,
     reproducible: bool = False,
     reference: Config | None = None,
 ) -> TuningReport | TargetReport:
@@ -163,6 +164,10 @@ def tune(
             process, so a config that hangs (TIMED_OUT) or crashes (FAILED) is recorded and tuning goes on.
         progress: show a progress bar (default: when stderr is a terminal).
         finalists: how many of the fastest configs are re-measured side by side at the end.
+        name: a display name stored with the workload (``autotune runs``, ``instances`` and reports
+            show it, and ``runs --workload NAME`` finds it; the Optuna study gets it as the user
+            attribute ``workload_name``). The key stays the workload's hash; a workload keeps every
+            name it was given, and the latest is shown.
         reproducible: search only configs whose results are bit-identical to the pinned
             ``reference`` (same seed and ``n_sims``): its backend, precision, chunk size and
             estimator (qmc, scrambles, antithetic, control variate) are kept, and only the executor,
@@ -205,6 +210,8 @@ def tune(
     if storage is not None and not isinstance(storage, str | Storage):
         raise ValueError(f"storage must be a database URL, an autotune.storage.Storage or None, got {storage!r}")
     options = check_options(measure_options)
+    if name is not None:
+        name = check_workload_name(name)
     ref = check_reference(workload, reproducible, reference)
     if ref is not None:
         if target is not None:
@@ -219,9 +226,14 @@ def tune(
 
             exec_tuning = {"budget_trials": budget_trials, "budget_seconds": budget_seconds, "sampler": sampler,
                            "space": space, "progress": progress, "finalists": finalists}
-            return tune_to_target(workload, target, store=store, options=options, max_sims=n_sims, seed=seed,
-                                  exec_tuning=exec_tuning)
-        return _run_session(_Session(workload, n_sims, store, space or search_space(workload, n_sims), options),
+            report = tune_to_target(workload, target, store=store, options=options, max_sims=n_sims, seed=seed,
+                                    exec_tuning=exec_tuning)
+            if name is not None:  # the workload's row exists once a session ran; the key ignores n_sims
+                ResultsLog(store, machine_fingerprint()).register_workload(
+                    workload_features(workload, n_sims or 2), name=name)
+            return report
+        return _run_session(_Session(workload, n_sims, store, space or search_space(workload, n_sims), options,
+                                     name=name),
                             sampler, seed, budget_trials, budget_seconds, progress, finalists)
 
 
@@ -313,8 +325,9 @@ class _Session:
     """One tuning session: the study, the store rows, the budget and what has been measured."""
 
     def __init__(self, workload: Workload, n_sims: int, store: Storage, space: SearchSpace,
-                 options: MeasureOptions) -> None:
+                 options: MeasureOptions, *, name: str | None = None) -> None:
         self.started = time.perf_counter()
+        self.name = name
         self.workload, self.n_sims, self.store, self.space, self.options = workload, n_sims, store, space, options
         self.valid = space.search_order()  # every backend x executor pair first: a budget cut still covers them
         if not self.valid:
@@ -347,7 +360,9 @@ class _Session:
         self.study = optuna.create_study(study_name=self.study_name, storage=storage,
                                          direction="minimize", sampler=_make_sampler(kind, seed),
                                          load_if_exists=True)
-        self.log.register_workload(self.features)
+        self.log.register_workload(self.features, name=self.name)
+        if self.name is not None:
+            self.study.set_user_attr("workload_name", self.name)
         dead = self.store.fail_dead_sessions(self.machine.machine_id, self.features.key)
         orphans = _fail_orphan_trials(storage, self.study, self.store)
         if dead or orphans:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
-from .._chunks import Chunk
+from .._chunks import EUROPEAN_BLOCK, Chunk
 from .._config import Config
 from .._distributions import (
     Binomial,
@@ -21,7 +21,7 @@ from .._distributions import (
     Severity,
     Weibull,
 )
-from .._estimators import moment_row, vector_dot
+from .._estimators import EUROPEAN_COLUMNS, moment_row, vector_dot
 from .._paths import brownian_bridge, sobol_uniforms
 from .._workloads import AsianOption, EuropeanOption, PolicyTerms, Portfolio, Workload
 from ._base import Backend, float_dtype
@@ -48,6 +48,22 @@ def _european_values(opt: EuropeanOption, z: np.ndarray) -> tuple[np.ndarray, ..
     # dS_T/dsigma = S_T (sqrt(T) Z - sigma T)
     vega = np.where(itm, st * (dt(sqrt_t) * z - dt(opt.sigma * opt.T)) * dt(sign * disc), dt(0))
     return payoff, delta, vega, st * dt(disc)
+
+
+def european_chunk_row(opt: EuropeanOption, chunk: Chunk, dtype: type, *, antithetic: bool) -> np.ndarray:
+    """The chunk's European row, valued ``EUROPEAN_BLOCK`` paths at a time.
+
+    Pseudo-random normals are drawn block by block from the chunk's generator, which
+    gives the same numbers as one draw of the whole chunk.
+    """
+    rng = np.random.default_rng(chunk.seed) if chunk.replicate < 0 else None
+    z_all = normals(chunk, 1, dtype)[0] if rng is None else None
+    row = np.zeros(len(EUROPEAN_COLUMNS))
+    for start in range(0, chunk.size, EUROPEAN_BLOCK):
+        m = min(EUROPEAN_BLOCK, chunk.size - start)
+        z = rng.standard_normal(m, dtype=dtype) if rng is not None else z_all[start : start + m]
+        row += european_row(opt, z, antithetic=antithetic)
+    return row
 
 
 def european_row(opt: EuropeanOption, z: np.ndarray, *, antithetic: bool = False) -> list[float]:
@@ -210,7 +226,7 @@ class NumpyBackend(Backend):
         if isinstance(workload, Portfolio):
             out[:] = portfolio_losses(workload, chunk, dtype)
         elif isinstance(workload, EuropeanOption):
-            out[:] = european_row(workload, normals(chunk, 1, dtype)[0], antithetic=config.antithetic)
+            out[:] = european_chunk_row(workload, chunk, dtype, antithetic=config.antithetic)
         elif isinstance(workload, AsianOption):
             z = normals(chunk, workload.n_steps, dtype)
             out[:] = asian_row(workload, z, bridge=chunk.replicate >= 0, antithetic=config.antithetic)

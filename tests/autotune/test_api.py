@@ -231,6 +231,20 @@ def test_import_is_lazy_and_every_public_name_resolves() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_a_model_decision_in_a_fresh_process_never_imports_scikit_learn(db_url: str) -> None:
+    _tune_and_train(db_url)
+    code = (
+        "import sys\n"
+        "from autotune import tuned_simulate\n"
+        "from tests.autotune.test_api import OTHER, N\n"
+        f"r = tuned_simulate(OTHER, N, storage={db_url!r}, seed=1, policy='exploit')\n"
+        "assert r.decision.source == 'model', r.decision\n"
+        "assert 'sklearn' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_overhead_benchmark_runs(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "experiments.bench_overhead", "--calls", "20", "--cold", "1",
                           "--out", str(tmp_path)],

@@ -153,13 +153,19 @@ def test_compare_instances_picks_fastest_and_cheapest(synthetic: Synthetic) -> N
     for row in comparison.rows:
         big = row.machine_id == synthetic.big.machine_id
         pair = EURO if row.workload_id == synthetic.keys[EURO] else ASIAN
-        assert row.best_config == FASTEST.label()
-        assert row.seconds == pytest.approx(BASE_S[pair] * 0.15 * (1.0 if big else SLOWDOWN))
+        assert row.best_config == FASTEST.label() and row.evidence == "search"
+        t = BASE_S[pair] * 0.15 * (1.0 if big else SLOWDOWN)
+        # The median of the config's pooled samples: (t, 1.01 t), and the session's 1.02 t on the big machine.
+        in_session = big and pair == EURO
+        assert row.seconds == pytest.approx(t * (1.01 if in_session else 1.005))
+        assert (row.seconds_low, row.seconds_high) == pytest.approx((t, t * (1.02 if in_session else 1.01)))
+        assert row.n_samples == (3 if in_session else 2) and row.coverage == (0.75 if in_session else 0.5)
         assert row.s_per_million == pytest.approx(row.seconds / pair[1] * 1e6)
         assert row.usd_per_hour == (PRICES["c7i.2xlarge"] if big else SMALL_PRICE)
         assert row.usd_per_million == pytest.approx(row.s_per_million / 3600 * row.usd_per_hour)
-        assert row.fastest is big
-        assert row.cheapest is not big  # 3x slower but 4x cheaper per hour
+        assert row.usd_per_1k_runs == pytest.approx(row.seconds * 1000 / 3600 * row.usd_per_hour)
+        assert row.fastest is big and not row.tied_fastest  # 3x apart: far outside the noise
+        assert row.cheapest is not big and not row.tied_cheapest  # 3x slower but 4x cheaper per hour
         assert row.label == ("c7i.2xlarge" if big else "local: Synthetic EPYC (2 cores)")
 
 
@@ -167,8 +173,12 @@ def test_compare_instances_without_prices_ranks_by_time(synthetic: Synthetic) ->
     comparison = compare_instances(synthetic.store)
     assert not comparison.priced
     for row in comparison.rows:
-        assert row.usd_per_hour is None and row.usd_per_million is None
-        assert row.cheapest is row.fastest is (row.machine_id == synthetic.big.machine_id)
+        assert row.usd_per_hour is None and row.usd_per_million is None and row.usd_per_1k_runs is None
+        assert row.cheapest is None and row.tied_cheapest is None  # no prices: nothing is called cheapest
+        assert row.fastest is (row.machine_id == synthetic.big.machine_id)
+    data = comparison.to_dict()
+    assert not any("cheapest" in row or "usd_per_hour" in row for row in data["rows"])
+    assert "cheapest" not in comparison.table() and "$" not in comparison.table()
 
 
 def test_a_machine_missing_from_the_price_table_gets_no_cost(synthetic: Synthetic,
@@ -198,12 +208,14 @@ def test_comparison_outputs(synthetic: Synthetic) -> None:
     comparison = compare_instances(synthetic.store, synthetic.prices())
     assert isinstance(comparison, InstanceComparison)
     data = json.loads(json.dumps(comparison.to_dict()))
-    assert data["priced"] and len(data["rows"]) == 4
+    assert data["priced"] and len(data["rows"]) == 4 and all("cheapest" in r for r in data["rows"])
     rows = list(csv.DictReader(io.StringIO(comparison.to_csv())))
     assert len(rows) == 4 and {r["fastest"] for r in rows} == {"True", "False"}
     table = comparison.table()
     assert "c7i.2xlarge" in table and "local: Synthetic EPYC (2 cores)" in table and "cheapest" in table
-    assert synthetic.keys[EURO] in table and synthetic.keys[BOOK] not in table
+    short = lambda key: key.split("-")[0] + "-" + key.split("-")[1][:6]  # noqa: E731
+    assert short(synthetic.keys[EURO]) in table and short(synthetic.keys[BOOK]) not in table
+    assert "$ per 1,000 runs" in table
 
 
 # -- HTML report --------------------------------------------------------------------------------------

@@ -31,9 +31,10 @@ def run() -> dict:
     from kernels import Config, EuropeanOption, simulate
     from kernels._executors import _POOLS
 
-    result = simulate(EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2), 100_000,
-                      Config(executor="processes", workers=2), seed=1)
-    return {"price": result["price"], "workers": sorted(_POOLS[2]._processes)}
+    option = EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2)
+    result = simulate(option, 100_000, Config(executor="processes", workers=2), seed=1)
+    threads = simulate(option, 100_000, Config(executor="threads", workers=2), seed=1)  # the kept thread pool
+    return {"price": result["price"], "threads_price": threads["price"], "workers": sorted(_POOLS[2]._processes)}
 
 
 def _report_to(queue) -> None:
@@ -81,7 +82,8 @@ def main(scenario: str) -> dict:
         child.start()
         inner = queue.get(timeout=60)
         child.join(CHILD_WAIT_S)
-        out.update(child_price=inner["price"], child_workers=inner["workers"], child_alive=child.is_alive())
+        out.update(child_price=inner["price"], child_threads_price=inner["threads_price"],
+                   child_workers=inner["workers"], child_alive=child.is_alive())
         if child.is_alive():
             child.kill()
             child.join()

@@ -105,6 +105,8 @@ def test_a_forked_child_starts_its_own_pool_instead_of_the_parents(run_scenario)
     report = run_scenario("fork-child")
     _check_price(report["price"])
     assert report["child_price"] == report["price"]  # same seed and chunks, other processes
+    # The child's thread pool is its own (the parent's threads did not survive the fork), same result
+    assert report["child_threads_price"] == report["threads_price"] == report["price"]
     assert not set(report["child_workers"]) & set(report["workers"])
     assert not report["child_alive"]
     assert all(_gone(pid) for pid in report["workers"] + report["child_workers"])

@@ -42,7 +42,7 @@ from kernels import (
     set_memory_limit,
     simulate,
 )
-from kernels._chunks import count_chunks, plan_chunks
+from kernels._chunks import MIN_CHUNK_DRAWS, count_chunks, draws_per_sim, plan_chunks
 
 OPTION = EuropeanOption(100.0, 100.0, 1.0, 0.01, 0.2)
 ASIAN = AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, n_steps=252)
@@ -196,9 +196,14 @@ def test_automatic_chunks_keep_the_plan_small_even_for_the_largest_runs(workload
         assert count_chunks(n_sims, size, qmc=True, scrambles=MAX_QMC_SCRAMBLES) <= MAX_CHUNKS
 
 
-def test_automatic_chunks_are_unchanged_for_ordinary_runs_and_smaller_for_huge_simulations() -> None:
-    assert auto_chunk_size(OPTION, 10**6) == 8192
-    assert auto_chunk_size(ASIAN, 10**7) == 8192
+def test_automatic_chunks_hold_enough_draws_to_repay_their_fixed_cost_and_are_smaller_for_huge_simulations() -> None:
+    assert auto_chunk_size(OPTION, 10**6) == 2**16  # one draw per path: MIN_CHUNK_DRAWS paths
+    assert auto_chunk_size(OPTION, 10**4) == 10**4  # one chunk
+    assert auto_chunk_size(ASIAN, 10**7) == 8192  # 10**7 / AUTO_CHUNKS, rounded down to a power of two
+    for workload in (OPTION, ASIAN, BOOK):
+        for n_sims in (10**5, 10**6, 10**7):
+            size = auto_chunk_size(workload, n_sims)
+            assert size == n_sims or size * draws_per_sim(workload) >= MIN_CHUNK_DRAWS / 2
     wide = AsianOption(100.0, 100.0, 1.0, 0.01, 0.2, n_steps=21201)  # 0.5 MB per path
     assert auto_chunk_size(wide, 10**6) == 128
 

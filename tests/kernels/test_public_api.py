@@ -20,6 +20,7 @@ PACKAGE = Path(kernels.__file__).parent
     [
         (kernels.auto_chunk_size, _chunks.auto_chunk_size),
         (kernels.bytes_per_sim, _chunks.bytes_per_sim),
+        (kernels.draws_per_sim, _chunks.draws_per_sim),
         (kernels.BACKENDS, _config.BACKENDS),
         (kernels.EXECUTORS, _config.EXECUTORS),
         (kernels.PRECISIONS, _config.PRECISIONS),

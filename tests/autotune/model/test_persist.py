@@ -15,9 +15,11 @@ from autotune.model import (
     FEATURE_SCHEMA_VERSION,
     PAYLOAD_FORMAT,
     ConfigTimeModel,
+    ForestPredictor,
     TrainingDataError,
     TrainingSet,
     load_model,
+    load_predictor,
     save_model,
     train,
 )
@@ -56,6 +58,22 @@ def test_round_trip_predicts_identically(synthetic_store: Storage, model: Config
     candidates = [Config(), Config(backend="numba", executor="threads", workers=8), Config(backend="jax")]
     assert loaded.choose(machine.vector(), workload, n_sims, candidates, calls=10) == \
         model.choose(machine.vector(), workload, n_sims, candidates, calls=10)
+
+
+def test_the_bare_predictor_predicts_and_chooses_as_the_estimator(synthetic_store: Storage, model: ConfigTimeModel,
+                                                                   data: TrainingSet) -> None:
+    save_model(synthetic_store, model, "bare")
+    bare = load_predictor(synthetic_store, "bare")
+    assert type(bare) is ForestPredictor and not isinstance(bare, ConfigTimeModel)
+    X = data.X[:200]
+    np.testing.assert_array_equal(bare.predict(X), model.predict(X))
+    np.testing.assert_array_equal(bare.predict_compile(X), model.predict_compile(X))
+    machine = _synthetic.machines()[1]
+    workload, n_sims = _synthetic.workloads()[0]
+    candidates = [Config(), Config(backend="numba"), Config(backend="numba", executor="threads", workers=4)]
+    assert bare.choose(machine.vector(), workload, n_sims, candidates) == \
+        model.choose(machine.vector(), workload, n_sims, candidates)
+    assert load_predictor(synthetic_store, "absent") is None
 
 
 def test_stored_row_and_payload_hold_no_pickle(synthetic_store: Storage, small_model: ConfigTimeModel) -> None:

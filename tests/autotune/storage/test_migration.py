@@ -11,6 +11,7 @@ from autotune import Outcome, Source
 from autotune.storage import SCHEMA_VERSION, export_results, open_storage
 
 FIXTURE = Path(__file__).parent / "data" / "schema1.sql"
+SCHEMA_2 = Path(__file__).parent / "data" / "schema2.sql"
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def _old_rows(path: Path) -> dict[str, tuple]:
 def test_fixture_is_schema_1(old_db: Path) -> None:
     with sqlite3.connect(old_db) as con:
         assert con.execute("SELECT version FROM schema_version").fetchone() == (1,)
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_upgrade_keeps_every_row_and_converts_its_meaning(old_db: Path) -> None:
@@ -58,7 +59,7 @@ def test_upgrade_keeps_every_row_and_converts_its_meaning(old_db: Path) -> None:
 def test_upgrade_happens_once_and_new_rows_follow(old_db: Path) -> None:
     with open_storage(f"sqlite:///{old_db}") as store:
         n = store.count_measurements()
-    with open_storage(f"sqlite:///{old_db}") as store:  # already at version 2: nothing to do
+    with open_storage(f"sqlite:///{old_db}") as store:  # already at the current version: nothing to do
         assert store.count_measurements() == n
         assert store.count_measurements(outcome=Outcome.COMPLETE) == n
         document = export_results(store)
@@ -83,3 +84,51 @@ def test_newer_schema_is_refused(old_db: Path) -> None:
         con.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(SchemaVersionError, match=r"schema version 99.*newer autotune"):
         open_storage(f"sqlite:///{old_db}")
+
+
+# -- schema 2 -> 3: workload display names -------------------------------------------------------------
+
+
+@pytest.fixture
+def db_v2(tmp_path: Path) -> Path:
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(SCHEMA_2.read_text(encoding="utf-8"))
+    con.close()
+    return path
+
+
+def _dump(path: Path, table: str) -> list[tuple]:
+    with sqlite3.connect(path) as con:
+        rows = sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    con.close()
+    return rows
+
+
+def test_schema_2_upgrades_to_names_keeping_every_row(db_v2: Path) -> None:
+    tables = ("machines", "workloads", "configs", "tuning_sessions", "measurements", "studies", "trials")
+    before = {t: _dump(db_v2, t) for t in tables}
+    assert before["measurements"] and before["tuning_sessions"] and before["trials"]
+    with sqlite3.connect(db_v2) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchone() == (2,)
+        assert not con.execute("SELECT name FROM sqlite_master WHERE name = 'workload_names'").fetchall()
+    con.close()
+    with open_storage(f"sqlite:///{db_v2}") as store:
+        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.workload_names() == {}  # nothing was named before names existed
+        (key,) = [row[0] for row in before["workloads"]]
+        store.name_workload(key, "atm-call")
+        assert store.workload_names() == {key: ("atm-call",)}
+        assert store.workloads_named("atm-call") == [key]
+    assert {t: _dump(db_v2, t) for t in tables} == before  # every old row as it was
+    with sqlite3.connect(db_v2) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    con.close()
+
+
+def test_schema_1_upgrades_through_2_to_3(old_db: Path) -> None:
+    with open_storage(f"sqlite:///{old_db}") as store:
+        assert store.schema_version() == 3
+        key = store.measurements()[0].workload_id
+        store.name_workload(key, "book")
+        assert store.workloads_named("book") == [key]

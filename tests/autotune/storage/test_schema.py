@@ -12,8 +12,8 @@ from autotune import SchemaVersionError, StorageError
 from autotune.storage import BUSY_TIMEOUT_S, SCHEMA_VERSION, Storage, open_storage
 
 SCHEMA_1 = Path(__file__).parent / "data" / "schema1.sql"
-OUR_TABLES = {"schema_version", "machines", "workloads", "configs", "tuning_sessions", "measurements", "profiles",
-              "models"}
+OUR_TABLES = {"schema_version", "machines", "workloads", "workload_names", "configs", "tuning_sessions",
+              "measurements", "profiles", "models"}
 
 
 def _set_version(path: Path, version: int) -> None:
@@ -25,7 +25,7 @@ def _set_version(path: Path, version: int) -> None:
 def test_empty_database_is_initialised(db_path: Path) -> None:
     sqlite3.connect(db_path).close()  # an existing, empty SQLite file
     with open_storage(str(db_path)) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         with store.session(read_only=True) as session:
             tables = set(session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
             assert OUR_TABLES <= tables
