@@ -180,8 +180,8 @@ def test_a_model_row_that_fails_to_load_is_not_retried_by_the_process(db_url: st
     row = store.add_model(name="default", feature_schema_version=999, n_rows=1, rows_hash="x", versions={},
                           params={}, payload=b"not a model", metrics={})
     loads = []
-    real = autotune.model.load_model
-    monkeypatch.setattr(autotune.model, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
+    real = autotune.model.load_predictor
+    monkeypatch.setattr(autotune.model, "load_predictor", lambda *a, **k: loads.append(1) or real(*a, **k))
     for _ in range(3):
         runtime(db_url).model_checked_at = -1e9  # as if the check interval had passed
         assert tuned_simulate(OTHER, N, storage=db_url, policy="model").decision.source == "default"
