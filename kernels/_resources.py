@@ -66,8 +66,8 @@ def memory_parts(workload: Workload, n_sims: int, config: Config) -> MemoryEstim
     itemsize = 4 if config.precision == "float32" else 8
     in_flight = 1 if config.executor == "serial" else config.workers
     working = in_flight * chunk * bytes_per_sim(workload, itemsize) * (2 if config.antithetic else 1)
-    # Process workers without shared memory pickle their parts back: a second copy of the results.
-    copies = 2 if config.executor == "processes" and not config.shared_memory else 1
+    # Process (and Dask) workers without shared memory pickle their parts back: a second copy of the results.
+    copies = 2 if config.executor in ("processes", "dask") and not config.shared_memory else 1
     results = 8 * math.prod(output_shape(workload, n_sims, chunks)) * copies
     if isinstance(workload, Portfolio):  # VaR/TVaR keep and sort every annual loss
         results += 8 * n_sims * REDUCE_COPIES
