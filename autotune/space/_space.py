@@ -350,12 +350,21 @@ def search_space(
     )
 
 
+# Scheduler addresses that could not be reached: asked once per process (a connect attempt waits for
+# Dask's connect timeout, 30 s by default), then left out of every space.
+_UNREACHABLE: set[str] = set()
+
+
 def _dask_worker_counts(cores: int | None) -> tuple[int, ...]:
     """Chunks in flight for dask configs: powers of two up to the cluster's threads (``cores``: the local one)."""
     if cores is None:
+        address = dask_scheduler_address() or ""
+        if address in _UNREACHABLE:
+            return ()
         try:
             cores = dask_threads()
         except (DaskClusterError, ImportError) as exc:
+            _UNREACHABLE.add(address)
             log.warning("leaving executor='dask' out of the search space: %s", exc)
             return ()
         if not cores:

@@ -7,6 +7,8 @@ existing config, are what they were before the executor existed.
 
 from __future__ import annotations
 
+import time
+
 import optuna
 import pytest
 
@@ -15,7 +17,8 @@ import dask  # noqa: E402
 
 from autotune.measure import MeasureOptions, measure  # noqa: E402
 from autotune.measure._record import config_key  # noqa: E402
-from autotune.space import search_space  # noqa: E402
+from autotune.model._encoding import encode_config  # noqa: E402
+from autotune.space import _space, search_space  # noqa: E402
 from kernels import Config, EuropeanOption, dask_scheduler_address, simulate, use_dask  # noqa: E402
 
 EURO = EuropeanOption(100.0, 100.0, 1.0, 0.02, 0.2)
@@ -79,3 +82,26 @@ def test_a_dask_config_is_measured_in_isolation_on_the_handed_over_cluster(clien
     assert len(chunks) >= 12
     assert m.estimates == simulate(EURO, 40_000, cfg.replace(executor="serial", workers=1), seed=options.seed).estimates
     assert m.steady_s is not None and m.steady_s > 0
+
+
+def test_an_unreachable_scheduler_is_asked_once_and_left_out(monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"  # closed once the block ends
+    monkeypatch.setattr(_space, "_UNREACHABLE", set())
+    with dask.config.set({"scheduler-address": address, "distributed.comm.timeouts.connect": "1s"}), use_dask(None):
+        first = search_space(EURO, 50_000, cores=2)
+        t0 = time.monotonic()
+        again = search_space(EURO, 50_000, cores=2)
+        assert time.monotonic() - t0 < 0.5  # no second connect attempt
+    assert "dask" not in first.executors and "dask" not in again.executors
+    assert _space._UNREACHABLE == {address}
+
+
+def test_the_model_encodes_dask_without_an_executor_column() -> None:
+    row = encode_config(Config(executor="dask", workers=4), EURO, 100_000)
+    assert [row[f"executor_{e}"] for e in ("serial", "threads", "processes")] == [0.0, 0.0, 0.0]
+    assert row["workers"] == 4.0 and "executor_dask" not in row
+    assert encode_config(Config(executor="threads", workers=4), EURO, 100_000)["executor_threads"] == 1.0
