@@ -34,6 +34,7 @@ does not pay for it, and without it the error names ``pip install 'autotune[dask
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import multiprocessing as mp
@@ -229,11 +230,15 @@ def _local() -> Client:
         _executors.withhold_main_for(_WORKER_PROCESS_NAME)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         log.info("starting a Dask LocalCluster of %d single-threaded worker processes on 127.0.0.1", cores)
-        cluster = distributed.LocalCluster(
-            n_workers=cores, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-            # the scheduler's HTTP server (health, metrics; no dashboard) on loopback, not every interface
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.WARNING,
-        )
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=cores, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                # the scheduler's HTTP server (health, metrics; no dashboard) on loopback, not every interface
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.WARNING,
+            )
+        except Exception as exc:
+            raise DaskClusterError(f"executor='dask' could not start its local Dask cluster of {cores} worker "
+                                   f"processes ({type(exc).__name__}: {exc})") from exc
         client = distributed.Client(cluster, set_as_default=False)
         _LOCAL[:] = [(cluster, client)]
         return client
@@ -254,10 +259,17 @@ def _client() -> Client:
 
 
 def _register_exit_hook() -> None:
-    """Close the kept clients and cluster at exit, before multiprocessing joins this process's children."""
+    """Close the kept clients and cluster at exit (once per process, after ``distributed`` is imported).
+
+    A ``multiprocessing`` finalizer runs before multiprocessing joins this process's children (in a
+    child process, that is before the interpreter's exit handlers); the ``atexit`` handler, registered
+    after ``distributed``'s own, runs before distributed closes its clusters, so the client lets go of
+    its chunks before their workers stop.
+    """
     global _EXIT_HOOK_PID
     if _EXIT_HOOK_PID != os.getpid():
         mp_util.Finalize(None, shutdown_dask, exitpriority=_executors._EXIT_PRIORITY)
+        atexit.register(shutdown_dask)
         _EXIT_HOOK_PID = os.getpid()
 
 

@@ -108,7 +108,7 @@ def _worker_pids(client) -> dict[str, int]:
 def test_a_worker_killed_mid_run_leaves_the_result_complete_and_identical(client) -> None:
     client.wait_for_workers(2, timeout=60)
     cfg = Config(executor="dask", workers=2, chunk_size=100_000)
-    n = 6_000_000  # 60 chunks of ~50 ms: a few seconds on two workers
+    n = 10_000_000  # 100 chunks: a second or more on two workers, the kill comes within the first few
     expected = simulate(CALL, n, cfg.replace(executor="serial", workers=1), seed=21)
     pids = _worker_pids(client)
     box: dict[str, object] = {}
@@ -237,11 +237,17 @@ def test_an_unguarded_script_on_the_default_local_cluster_runs_once_and_exits(tm
         a = simulate(call, 40_000, Config(executor="dask", workers=2, chunk_size=10_000), seed=4)
         b = simulate(call, 40_000, Config(chunk_size=10_000), seed=4)
         print("SAME", a.estimates == b.estimates, dask_scheduler_address(), flush=True)
+        import time
+        print("END", time.time(), flush=True)
     """)
+    exit_lag = time.time() - float(proc.stdout.split("END")[-1].split()[0])
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count(marker) == 1, proc.stdout
     assert "SAME True None" in proc.stdout
+    # The kept cluster closes at exit, promptly and without the scheduler losing chunks a client still held.
+    assert exit_lag < 10, exit_lag
+    assert "lose already computed" not in proc.stderr, proc.stderr
     assert elapsed < 60
 
 
