@@ -365,8 +365,7 @@ def run_chunks(
     run = uuid.uuid4().hex[:12]
     buffer = np.empty(shape, dtype=np.float64)
     todo: Iterator[Chunk] = iter(chunks)
-    in_flight: dict[str, Chunk] = {}
-    futures: list[Any] = []
+    in_flight: dict[str, tuple[Chunk, Any]] = {}  # future key -> (chunk, future)
     done = distributed.as_completed(with_results=True, loop=client.loop)
 
     def submit_next() -> None:
@@ -375,21 +374,20 @@ def run_chunks(
             return
         future = client.submit(_executors._process_task, paths, workload, config, chunk, None, shape,
                                key=f"kernels-chunk-{run}-{chunk.index}", pure=False, retries=RETRIES)
-        in_flight[future.key] = chunk
-        futures.append(future)
+        in_flight[future.key] = (chunk, future)
         done.add(future)
 
     try:
         for _ in range(min(config.workers, len(chunks))):
             submit_next()
         for future, part in done:
-            chunk = in_flight.pop(future.key)
+            chunk, _ = in_flight.pop(future.key)
             chunk_view(buffer, workload, chunk)[...] = part
             future.release()
             submit_next()
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            client.cancel([f for f in futures if f.key in in_flight])
+            client.cancel([f for _, f in in_flight.values()])
         if isinstance(exc, Exception) and _lost(exc):
             raise DaskClusterError(
                 f"executor='dask': the run lost chunks it could not recompute ({type(exc).__name__}: {exc}); "
