@@ -4,8 +4,9 @@
 ``target=Target(atol=..., rtol=...)`` it runs until the requested precision is
 reached instead of for a fixed ``n_sims``. A
 :class:`Config` says how to compute (backend, workers, executor, precision,
-chunking, QMC, shared memory); every valid config estimates the same quantity
-with its own statistical error. This package knows nothing of tuning.
+chunking, QMC, shared memory); ``Config(executor="dask")`` runs the chunks on a Dask
+cluster (:func:`use_dask`, ``DASK_SCHEDULER_ADDRESS``, else a local cluster). Every valid
+config estimates the same quantity with its own statistical error. This package knows nothing of tuning.
 
 Limits on what is accepted are module constants (``MAX_SIMS``, ``MAX_CHUNKS``,
 ``MAX_POLICIES``, ``MAX_EXPECTED_CLAIMS``, ...; see :mod:`kernels._limits`), and a
@@ -27,6 +28,14 @@ also in :mod:`kernels.backends`) and the argument checks (:func:`check_int`,
 from ._analytic import black_scholes, european_reference, geometric_asian_price, geometric_asian_reference
 from ._chunks import auto_chunk_size, bytes_per_sim, draws_per_sim
 from ._config import BACKENDS, DISCRETISATIONS, EXECUTORS, METHODS, PRECISIONS, Config
+from ._dask import (
+    DaskClusterError,
+    DaskUnavailableError,
+    dask_scheduler_address,
+    dask_threads,
+    shutdown_dask,
+    use_dask,
+)
 from ._discretise import discretise_layer
 from ._distributions import (
     FREQUENCIES,
@@ -121,6 +130,8 @@ __all__ = [
     "BackendUnavailableError",
     "Binomial",
     "Config",
+    "DaskClusterError",
+    "DaskUnavailableError",
     "EuropeanOption",
     "ExecutionError",
     "Exponential",
@@ -157,6 +168,8 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_real",
+    "dask_scheduler_address",
+    "dask_threads",
     "discretise_layer",
     "draws_per_sim",
     "estimate_memory",
@@ -168,8 +181,10 @@ __all__ = [
     "memory_limit",
     "register_backend",
     "set_memory_limit",
+    "shutdown_dask",
     "shutdown_pools",
     "simulate",
+    "use_dask",
     "worker_context",
     "workload_digest",
     "workload_kind",

@@ -17,7 +17,7 @@ __all__ = ["BACKENDS", "DISCRETISATIONS", "EXECUTORS", "METHODS", "PRECISIONS", 
 
 BACKENDS: tuple[str, ...] = BUILTIN_BACKENDS
 """The built-in backends (``Config.backend`` also accepts backends registered later)."""
-EXECUTORS: tuple[str, ...] = ("serial", "threads", "processes")
+EXECUTORS: tuple[str, ...] = ("serial", "threads", "processes", "dask")
 """Values of ``Config.executor``."""
 PRECISIONS: tuple[str, ...] = ("float64", "float32")
 """Values of ``Config.precision``."""
@@ -25,6 +25,8 @@ METHODS: tuple[str, ...] = ("mc", "fft")
 """Values of ``Config.method``."""
 FFT_BACKENDS: tuple[str, ...] = ("numpy", "jax")
 """Backends with an FFT (``Config(method="fft")``)."""
+DASK_REJECTED_BACKENDS: tuple[str, ...] = ("jax",)
+"""Backends that ``executor="dask"`` does not run."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,10 @@ class Config:
         backend: ``"numpy"`` (vectorized), ``"numba"`` (njit, GIL released, cached
             compilation) or ``"jax"`` (jit; runs on a GPU when JAX sees one).
         workers: number of workers running chunks in parallel (integer in ``[1, MAX_WORKERS]``).
-        executor: ``"serial"`` (one worker, in the calling thread), ``"threads"`` or
-            ``"processes"``; ``workers > 1`` needs threads or processes.
+        executor: ``"serial"`` (one worker, in the calling thread), ``"threads"``,
+            ``"processes"`` or ``"dask"`` (chunks on a Dask ``distributed`` cluster, ``workers``
+            of them in flight; see :mod:`kernels._dask` and :func:`kernels.use_dask`; numpy, numba
+            or a registered backend, not jax); ``workers > 1`` needs one of the last three.
         precision: ``"float64"`` or ``"float32"`` for draws and per-path arithmetic.
             Sums are always accumulated in float64.
         chunk_size: simulations per chunk (integer in ``[1, MAX_SIMS]``), which bounds memory
@@ -104,9 +108,11 @@ class Config:
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
         if self.executor == "serial" and self.workers > 1:
             raise ValueError(
-                f"Config.workers={self.workers} needs executor='threads' or 'processes'; "
+                f"Config.workers={self.workers} needs executor='threads', 'processes' or 'dask'; "
                 "executor='serial' runs exactly one worker"
             )
+        if self.executor == "dask":
+            self._check_dask()
         if self.shared_memory and self.executor != "processes":
             raise ValueError(
                 "Config.shared_memory=True needs executor='processes' "
@@ -120,6 +126,14 @@ class Config:
         elif self.discretisation != "moments":
             raise ValueError(f"Config.discretisation={self.discretisation!r} applies to method='fft'; "
                              "Monte Carlo (method='mc') draws severities without a grid")
+
+    def _check_dask(self) -> None:
+        if self.shared_memory:
+            raise ValueError("Config.shared_memory=True needs executor='processes'; executor='dask' workers run on "
+                             "other hosts and send their chunks back")
+        if self.backend in DASK_REJECTED_BACKENDS:
+            raise ValueError(f"Config.backend={self.backend!r} does not run on executor='dask' (each worker process "
+                             "would claim the accelerator); use backend 'numpy' or 'numba' with dask")
 
     def _check_fft(self) -> None:
         if self.backend not in FFT_BACKENDS:

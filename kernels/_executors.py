@@ -1,4 +1,4 @@
-"""Serial, thread and process execution of a run's chunks.
+"""Serial, thread and process execution of a run's chunks (Dask: :mod:`kernels._dask`).
 
 Chunks write into one float64 buffer (see :mod:`kernels._estimators`). Threads
 write into it directly. Process workers either return their part, which is
@@ -48,7 +48,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import shared_memory
 from multiprocessing import spawn as mp_spawn
 from multiprocessing import util as mp_util
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -58,7 +58,8 @@ from ._estimators import chunk_view, output_shape
 from ._workloads import Workload
 from .backends import adopt_registry, get_backend, registry
 
-__all__ = ["ExecutionError", "MainModuleReentryError", "prepare", "run_chunks", "shutdown_pools", "worker_context"]
+__all__ = ["ExecutionError", "MainModuleReentryError", "plug_executor", "prepare", "run_chunks", "shutdown_pools",
+           "withhold_main_for", "worker_context"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,6 +88,8 @@ class MainModuleReentryError(RuntimeError):
 # Set while this thread starts one of the library's worker processes.
 _STARTING = threading.local()
 _WRAP_LOCK = threading.Lock()
+# Names of processes, started by any thread, that are the library's too (the Dask local cluster's workers).
+_WITHHELD_NAMES: set[str] = set()
 
 
 def _withhold_main_while_starting() -> None:
@@ -106,7 +109,7 @@ def _withhold_main_while_starting() -> None:
 
         def get_preparation_data(name: str) -> dict:
             data = original(name)
-            if getattr(_STARTING, "active", False):
+            if getattr(_STARTING, "active", False) or name in _WITHHELD_NAMES:
                 data.pop("init_main_from_name", None)
                 data.pop("init_main_from_path", None)
             return data
@@ -114,6 +117,19 @@ def _withhold_main_while_starting() -> None:
         get_preparation_data._kernels_withholds_main = True  # type: ignore[attr-defined]
         get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
         mp_spawn.get_preparation_data = get_preparation_data
+
+
+def withhold_main_for(name: str, on: bool = True) -> None:
+    """Withhold the main module from every process named ``name`` (``on=False``: stop), whoever starts it.
+
+    For worker processes started by another library's threads on this library's behalf (the Dask
+    local cluster's nannies), which :func:`_main_withheld` cannot reach.
+    """
+    _withhold_main_while_starting()
+    if on:
+        _WITHHELD_NAMES.add(name)
+    else:
+        _WITHHELD_NAMES.discard(name)
 
 
 @contextlib.contextmanager
@@ -149,11 +165,11 @@ class _SpawnContext(mp.context.SpawnContext):
     Process = _SpawnProcess
 
 
-def _check_not_importing_main() -> None:
+def _check_not_importing_main(what: str = "a process pool (executor='processes')") -> None:
     """Refuse to start workers from a child that is importing a main script (it would start them again)."""
     if getattr(mp.current_process(), "_inheriting", False):
         raise MainModuleReentryError(
-            "kernels: a process pool (executor='processes') was requested while this child process was "
+            f"kernels: {what} was requested while this child process was "
             "importing the main script of its parent, i.e. the script calls the library at top level and a "
             "child process is running it again. Put the script's calls under "
             "'if __name__ == \"__main__\":'."
@@ -254,6 +270,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_inherited_pools)
 
 
+# Executors defined in their own modules (kernels._dask), registered when those are imported:
+# name -> (prepare(workload, config, chunk_size), run(workload, config, chunks, shape, reducer)).
+_PLUGGED: dict[str, tuple[Callable[..., None], Callable[..., Any]]] = {}
+
+
+def plug_executor(name: str, prepare: Callable[..., None], run: Callable[..., Any]) -> None:
+    """Route ``Config(executor=name)`` runs to another module's ``prepare`` and ``run``."""
+    _PLUGGED[name] = (prepare, run)
+
+
 def _warm_task(paths: dict[str, str], workload: Workload, config: Config, chunk_size: int) -> None:
     adopt_registry(paths)
     get_backend(config.backend).prepare(workload, config, chunk_size)
@@ -290,19 +316,22 @@ def _process_task(
     return None
 
 
-def _check_backend_importable(name: str) -> None:
+def _check_backend_importable(name: str, executor: str = "processes") -> None:
     """Workers import a registered backend by its path, and never the user's main script."""
     path = registry().get(name.lower(), "")
     if path.partition(":")[0] in ("__main__", "__mp_main__"):
         raise ValueError(
             f"backend {name!r} is registered from the main script ({path!r}); process workers do not import "
             "the main script, so register it from an importable module ('package.module:ClassName') to use "
-            "executor='processes'"
+            f"executor={executor!r}"
         )
 
 
 def prepare(workload: Workload, config: Config, chunk_size: int) -> None:
     """One-time work before the chunks run: compile in this process, or start and warm the pool."""
+    if config.executor in _PLUGGED:
+        _PLUGGED[config.executor][0](workload, config, chunk_size)
+        return
     if config.executor != "processes":
         get_backend(config.backend).prepare(workload, config, chunk_size)
         return
@@ -334,6 +363,8 @@ def run_chunks(
     shape = output_shape(workload, n_sims, len(chunks))
     if config.executor == "processes":
         return _run_processes(workload, config, chunks, shape, reducer)
+    if config.executor in _PLUGGED:
+        return _PLUGGED[config.executor][1](workload, config, chunks, shape, reducer)
     buffer = np.empty(shape, dtype=np.float64)
     backend = get_backend(config.backend)
 

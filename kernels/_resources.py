@@ -65,10 +65,12 @@ def memory_parts(workload: Workload, n_sims: int, config: Config) -> MemoryEstim
     chunks = count_chunks(n_sims, chunk, qmc=config.qmc, scrambles=config.qmc_scrambles)
     itemsize = 4 if config.precision == "float32" else 8
     in_flight = 1 if config.executor == "serial" else config.workers
+    if config.executor == "dask":  # the chunks run in the cluster's workers, whose memory Dask manages
+        in_flight = 0
     held = min(chunk, EUROPEAN_BLOCK) if isinstance(workload, EuropeanOption) else chunk  # values a block at a time
     working = in_flight * held * bytes_per_sim(workload, itemsize) * (2 if config.antithetic else 1)
-    # Process workers without shared memory pickle their parts back: a second copy of the results.
-    copies = 2 if config.executor == "processes" and not config.shared_memory else 1
+    # Process (and Dask) workers without shared memory pickle their parts back: a second copy of the results.
+    copies = 2 if config.executor in ("processes", "dask") and not config.shared_memory else 1
     results = 8 * math.prod(output_shape(workload, n_sims, chunks)) * copies
     if isinstance(workload, Portfolio):  # VaR/TVaR keep and sort every annual loss
         results += 8 * n_sims * REDUCE_COPIES
@@ -81,9 +83,10 @@ def estimate_memory(workload: Workload, n_sims: int, config: Config) -> int:
     ``workers x chunk_size x bytes_per_sim(workload, itemsize)`` for the chunks in
     flight (one for the serial executor), plus the float64 result buffer (one
     statistics row per chunk for options, every annual loss for portfolios),
-    twice with process workers that pickle their parts back, plus for portfolios
+    twice with process (or Dask) workers that pickle their parts back, plus for portfolios
     ``REDUCE_COPIES`` whole-sample temporaries of the VaR/TVaR reduction, plus
-    ``PLAN_BYTES_PER_CHUNK`` per chunk. It counts arrays, not the interpreters of
+    ``PLAN_BYTES_PER_CHUNK`` per chunk; with ``executor="dask"`` the chunks in flight are the
+    cluster's workers' memory, not this process's. It counts arrays, not the interpreters of
     worker processes, and follows the numpy backend (the others need no more).
     """
     workload_kind(workload)

@@ -27,8 +27,11 @@ from kernels import (
     backend_registry,
     check_int,
     check_real,
+    dask_scheduler_address,
+    shutdown_dask,
     shutdown_pools,
     simulate,
+    use_dask,
     worker_context,
     workload_kind,
 )
@@ -214,7 +217,7 @@ def _measure_here(workload: Workload, n_sims: int, config: Config, options: Meas
 
 def _child(
     conn, paths: dict[str, str], log_path: str, workload: Workload, n_sims: int, config: Config,
-    options: MeasureOptions,
+    options: MeasureOptions, dask_address: str | None = None,
 ) -> None:
     # What the config prints (a crash's last words, its workers' warnings) goes to a file the parent
     # reads on failure, not to the user's terminal.
@@ -223,12 +226,15 @@ def _child(
         os.dup2(out.fileno(), 2)
     try:
         adopt_backend_registry(paths)
+        if dask_address is not None:  # the parent's cluster (its client does not cross processes)
+            use_dask(dask_address)
         conn.send(_measure_here(workload, n_sims, config, options))
     except BaseException:
         conn.send(_failed(config, n_sims, Outcome.FAILED, traceback.format_exc(limit=3)))
     finally:
         conn.close()
         shutdown_pools()  # the measured config's worker pool must not hold this process open
+        shutdown_dask()
 
 
 def _kill_tree(pid: int) -> None:
@@ -268,7 +274,8 @@ def _measure_isolated(workload: Workload, n_sims: int, config: Config, options: 
     recv, send = ctx.Pipe(duplex=False)
     fd, log_path = tempfile.mkstemp(prefix="autotune-measure-", suffix=".log")
     os.close(fd)
-    args = (send, backend_registry(), log_path, workload, n_sims, config, options)
+    dask_address = dask_scheduler_address() if config.executor == "dask" else None
+    args = (send, backend_registry(), log_path, workload, n_sims, config, options, dask_address)
     proc = ctx.Process(target=_child, args=args, name="autotune-measure")
     proc.start()
     send.close()

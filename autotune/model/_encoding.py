@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from kernels import BACKENDS, EXECUTORS, Config, auto_chunk_size
+from kernels import BACKENDS, Config, auto_chunk_size
 
 from ..features import MACHINE_FEATURES, WORKLOAD_FEATURES, MachineFingerprint
 
 __all__ = [
     "CONFIG_FEATURES",
+    "ENCODED_EXECUTORS",
     "FEATURE_SCHEMA_VERSION",
     "encode_config",
     "encode_configs",
@@ -33,9 +34,14 @@ FEATURE_SCHEMA_VERSION = 3
 """Version of the row layout; bump it whenever :func:`feature_names` or an encoding changes meaning,
 so that stored models trained on the old layout refuse to load (``ModelSchemaError``)."""
 
+ENCODED_EXECUTORS: tuple[str, ...] = ("serial", "threads", "processes")
+"""The executors with a one-hot column. ``"dask"`` has none (all-zero columns, like a registered
+backend): its times are the cluster's, not this machine's, so the model neither learns nor picks it
+(:meth:`ConfigTimeModel.supports`), and stored models keep their layout."""
+
 CONFIG_FEATURES: tuple[str, ...] = (
     *(f"backend_{b}" for b in BACKENDS),
-    *(f"executor_{e}" for e in EXECUTORS),
+    *(f"executor_{e}" for e in ENCODED_EXECUTORS),
     "workers",
     "log2_workers",
     "float32",
@@ -52,7 +58,7 @@ CONFIG_FEATURES: tuple[str, ...] = (
 ``method_fft`` the row's size is the FFT grid's points, not simulations."""
 
 _BACKEND_INDEX = {b: i for i, b in enumerate(BACKENDS)}
-_EXECUTOR_INDEX = {e: i for i, e in enumerate(EXECUTORS)}
+_EXECUTOR_INDEX = {e: i for i, e in enumerate(ENCODED_EXECUTORS)}
 
 
 def feature_names() -> tuple[str, ...]:
@@ -127,7 +133,7 @@ def encode_configs(configs: Sequence[Config], workload: Any, n_sims: int, *,
     if auto_chunk is None:
         auto_chunk = auto_chunk_size(workload, n_sims)
     knobs = np.array(
-        [(_BACKEND_INDEX.get(c.backend, -1), _EXECUTOR_INDEX[c.executor], c.workers, c.precision == "float32",
+        [(_BACKEND_INDEX.get(c.backend, -1), _EXECUTOR_INDEX.get(c.executor, -1), c.workers, c.precision == "float32",
           c.chunk_size or 0, c.qmc, c.qmc_scrambles, c.shared_memory, c.antithetic, c.control_variate,
           c.method == "fft")
          for c in configs],
@@ -144,8 +150,9 @@ def encode_configs(configs: Sequence[Config], workload: Any, n_sims: int, *,
     known = backend >= 0
     out[rows[known], backend[known]] = 1.0
     nb = len(BACKENDS)
-    out[rows, nb + executor] = 1.0
-    col = nb + len(EXECUTORS)
+    encoded = executor >= 0
+    out[rows[encoded], nb + executor[encoded]] = 1.0
+    col = nb + len(ENCODED_EXECUTORS)
     out[:, col] = workers
     out[:, col + 1] = np.log2(workers)
     out[:, col + 2] = f32

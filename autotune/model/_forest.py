@@ -12,10 +12,10 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
-from kernels import BACKENDS, EXECUTORS, Config
+from kernels import BACKENDS, Config
 
 from ._data import TrainingSet
-from ._encoding import CONFIG_FEATURES, N_CONTEXT, feature_names
+from ._encoding import CONFIG_FEATURES, ENCODED_EXECUTORS, N_CONTEXT, feature_names
 from ._flat import FlatForest
 from ._predictor import Choice, ForestPredictor
 
@@ -162,7 +162,7 @@ def _support(X: np.ndarray) -> dict[str, list[Any]]:
     flags = {n: sorted({bool(v > 0.5) for v in X[:, cols[n]]}) for n in ("float32", "qmc", "shared_memory")}
     return {
         "backend": [b for b in BACKENDS if seen[f"backend_{b}"]],
-        "executor": [e for e in EXECUTORS if seen[f"executor_{e}"]],
+        "executor": [e for e in ENCODED_EXECUTORS if seen[f"executor_{e}"]],
         "precision": ["float32" if f else "float64" for f in flags["float32"]],
         "qmc": flags["qmc"],
         "shared_memory": flags["shared_memory"],

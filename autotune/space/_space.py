@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,13 +15,17 @@ import optuna
 
 from kernels import (
     MAX_SIMS,
+    MAX_WORKERS,
     Config,
+    DaskClusterError,
     Portfolio,
     Workload,
     auto_chunk_size,
     backend_names,
     bytes_per_sim,
     check_int,
+    dask_scheduler_address,
+    dask_threads,
     workload_kind,
 )
 
@@ -30,6 +35,11 @@ __all__ = ["REPRODUCIBLE_KNOBS", "SearchSpace", "check_reference", "complexity",
 # Explicit chunk sizes tried besides "auto" (None): powers of four from 4 Ki to 1 Mi sims.
 CHUNK_CANDIDATES = (4096, 16384, 65536, 262144, 1048576)
 _EXECUTORS = ("serial", "threads", "processes")
+#: Every executor the space knows, in complexity order: "dask" only when a cluster is configured.
+_ALL_EXECUTORS = (*_EXECUTORS, "dask")
+#: Backends the dask executor runs (kernels.Config rejects jax with it).
+_DASK_BACKENDS = ("numpy", "numba")
+log = logging.getLogger(__name__)
 #: The knobs that refine a (backend, executor) stratum: :func:`coverage_order` varies one at a time first.
 _REFINEMENTS = ("workers", "precision", "qmc", "shared_memory", "chunk_size")
 
@@ -79,10 +89,10 @@ def estimate_peak_memory(workload: Workload, n_sims: int, config: Config) -> int
     chunk = config.chunk_size or auto_chunk_size(workload, n_sims)
     chunk = min(chunk, n_sims)
     itemsize = 4 if config.precision == "float32" else 8
-    in_flight = config.workers if config.executor != "serial" else 1
+    in_flight = config.workers if config.executor not in ("serial", "dask") else 1  # dask: chunks run elsewhere
     working = in_flight * chunk * bytes_per_sim(workload, itemsize)
     buffer = 8 * n_sims if isinstance(workload, Portfolio) else 64 * max(1, n_sims // chunk)
-    if config.shared_memory or config.executor == "processes":
+    if config.shared_memory or config.executor in ("processes", "dask"):
         buffer *= 2  # shared block or pickled copies, plus the parent's array
     return int(working + buffer)
 
@@ -94,7 +104,7 @@ def complexity(config: Config) -> tuple:
         config.precision == "float32",
         config.qmc,
         config.shared_memory,
-        _EXECUTORS.index(config.executor),
+        _ALL_EXECUTORS.index(config.executor),
         backend_names().index(config.backend) if config.backend in backend_names() else 99,
         config.chunk_size is not None,
         config.chunk_size or 0,
@@ -144,6 +154,10 @@ class SearchSpace:
     Build one with :func:`search_space`. ``enumerate()`` lists every valid config;
     ``suggest(trial)`` samples one inside an Optuna trial (conditional knobs: workers
     only for parallel executors, shared memory only for processes).
+
+    ``executor="dask"`` is among ``executors`` only when a Dask cluster is configured (see
+    :func:`search_space`); its worker counts (``dask_workers``, chunks in flight) follow the
+    cluster's threads, not this machine's cores, and it runs the numpy and numba backends.
     """
 
     kind: str
@@ -161,6 +175,7 @@ class SearchSpace:
     #: with reproducible mode, the pinned reference: only configs bit-identical to it are valid, and
     #: every config is built from it (its estimator knobs kept); None: every config is built from Config()
     reference: Config | None = None
+    dask_workers: tuple[int, ...] = ()
 
     def _config(self, **knobs: Any) -> Config:
         """A config with these knobs, the rest from the reference (or the defaults)."""
@@ -170,7 +185,14 @@ class SearchSpace:
         """Why ``config`` breaks a hard constraint, or None if it is valid."""
         if self.reference is not None and not reproducible_with(config, self.reference):
             return f"not bit-identical to the pinned reference {self.reference.label()}"
-        if config.workers > self.cores:
+        if config.executor == "dask":
+            if not self.dask_workers:
+                return "no Dask cluster is configured"
+            if config.workers > max(self.dask_workers):
+                return f"workers={config.workers} exceeds the Dask cluster's {max(self.dask_workers)} threads"
+            if config.backend not in _DASK_BACKENDS:
+                return f"backend {config.backend!r} does not run on executor='dask'"
+        elif config.workers > self.cores:
             return f"workers={config.workers} exceeds the {self.cores} usable cores"
         if config.workers > self.n_sims:
             return f"workers={config.workers} exceeds n_sims={self.n_sims}"
@@ -194,14 +216,16 @@ class SearchSpace:
         out = set()
         parallel = [("serial", 1, False)]
         for executor, w in itertools.product(self.executors, self.workers):
-            if executor == "serial" or w < 2:
+            if executor in ("serial", "dask") or w < 2:
                 continue
             for shm in self.shared_memory if executor == "processes" else (False,):
                 parallel.append((executor, w, shm))
+        if "dask" in self.executors:
+            parallel += [("dask", w, False) for w in self.dask_workers if w >= 2]
         for backend, (executor, w, shm), precision, chunk, qmc in itertools.product(
             self.backends, parallel, self.precisions, self.chunk_sizes, self.qmc
         ):
-            if executor not in self.executors:
+            if executor not in self.executors or (executor == "dask" and backend not in _DASK_BACKENDS):
                 continue
             cfg = self._config(backend=backend, executor=executor, workers=w, shared_memory=shm,
                                precision=precision, chunk_size=chunk, qmc=qmc)
@@ -220,9 +244,12 @@ class SearchSpace:
     def choices(self) -> dict[str, tuple[Any, ...]]:
         """The categorical choices :meth:`suggest` offers Optuna, by parameter name."""
         parallel = [w for w in self.workers if w > 1]
-        return {"backend": tuple(self.backends), "executor": tuple(self.executors), "workers": tuple(parallel),
-                "shared_memory": tuple(self.shared_memory), "precision": tuple(self.precisions),
-                "chunk_size": tuple(self.chunk_sizes), "qmc": tuple(self.qmc)}
+        out = {"backend": tuple(self.backends), "executor": tuple(self.executors), "workers": tuple(parallel),
+               "shared_memory": tuple(self.shared_memory), "precision": tuple(self.precisions),
+               "chunk_size": tuple(self.chunk_sizes), "qmc": tuple(self.qmc)}
+        if "dask" in self.executors:  # absent otherwise, so that spaces without dask keep their signature
+            out["dask_workers"] = tuple(w for w in self.dask_workers if w > 1)
+        return out
 
     def signature(self) -> str:
         """A short hash of :meth:`choices`: studies over different spaces must not share a name."""
@@ -237,7 +264,11 @@ class SearchSpace:
         backend = trial.suggest_categorical("backend", list(self.backends))
         executor = trial.suggest_categorical("executor", list(self.executors))
         parallel = [w for w in self.workers if w >= 2]
-        workers = trial.suggest_categorical("workers", parallel) if executor != "serial" and parallel else 1
+        if executor == "dask":  # its own parameter: Optuna keeps one set of choices per name
+            options = [w for w in self.dask_workers if w >= 2]
+            workers = trial.suggest_categorical("dask_workers", options) if options else 1
+        else:
+            workers = trial.suggest_categorical("workers", parallel) if executor != "serial" and parallel else 1
         if executor != "serial" and workers < 2:
             executor = "serial"
         shm = trial.suggest_categorical("shared_memory", list(self.shared_memory)) if executor == "processes" else False
@@ -262,7 +293,9 @@ class SearchSpace:
             "chunk_size": config.chunk_size,
             "qmc": config.qmc,
         }
-        if config.executor != "serial":
+        if config.executor == "dask":
+            params["dask_workers"] = config.workers
+        elif config.executor != "serial":
             params["workers"] = config.workers
         if config.executor == "processes":
             params["shared_memory"] = config.shared_memory
@@ -306,7 +339,11 @@ def search_space(
         n_sims: simulations per run (>= 2).
         cores: usable cores (default: this process's affinity).
         memory_limit_bytes: reject configs whose estimated peak memory exceeds this.
-        backends, executors, qmc, chunk_sizes: restrict a knob's candidates.
+        backends, executors, qmc, chunk_sizes: restrict a knob's candidates. ``"dask"`` is among
+            the default executors only when a Dask cluster is configured
+            (:func:`kernels.dask_scheduler_address`: a client handed to :func:`kernels.use_dask` or
+            ``DASK_SCHEDULER_ADDRESS``), never by default: a local cluster on one host is a slower
+            process pool. Named explicitly without a configured cluster, it means the local one.
         reference: reproducible mode: only configs whose results are bit-identical to this
             :class:`kernels.Config` (:func:`reproducible_with`): its backend, precision, chunk size and
             estimator are pinned, executor, workers and shared memory stay free. The pinned knobs'
@@ -327,10 +364,16 @@ def search_space(
     for b in backends:
         if b not in known:
             raise ValueError(f"backends must be among {list(known)}, got {b!r}")
-    executors = _choices("executors", executors, _EXECUTORS)
+    configured = dask_scheduler_address() is not None
+    executors = _choices("executors", executors, (*_EXECUTORS, "dask") if configured else _EXECUTORS)
     for e in executors:
-        if e not in _EXECUTORS:
-            raise ValueError(f"executors must be among {list(_EXECUTORS)}, got {e!r}")
+        if e not in _ALL_EXECUTORS:
+            raise ValueError(f"executors must be among {list(_ALL_EXECUTORS)}, got {e!r}")
+    dask_workers: tuple[int, ...] = ()
+    if "dask" in executors:
+        dask_workers = _dask_worker_counts(cores if not configured else None)
+        if not dask_workers:
+            executors = tuple(e for e in executors if e != "dask")
     if "serial" not in executors:
         executors = ("serial", *executors)
     if chunk_sizes is None:
@@ -359,6 +402,7 @@ def search_space(
         memory_limit_bytes=memory_limit_bytes,
         workload=workload,
         reference=reference,
+        dask_workers=dask_workers,
     )
 
 
@@ -377,3 +421,25 @@ def _pin(workload: Workload, reference: Config, backends: tuple, chunk_sizes: tu
             raise ValueError(f"{name}={list(allowed)} excludes the pinned reference's value {value!r} "
                              f"(reference {reference.label()})")
     return (reference.backend,), (reference.precision,), (reference.chunk_size,), (reference.qmc,)
+
+
+# Scheduler addresses that could not be reached: asked once per process (a connect attempt waits for
+# Dask's connect timeout, 30 s by default), then left out of every space.
+_UNREACHABLE: set[str] = set()
+
+
+def _dask_worker_counts(cores: int | None) -> tuple[int, ...]:
+    """Chunks in flight for dask configs: powers of two up to the cluster's threads (``cores``: the local one)."""
+    if cores is None:
+        address = dask_scheduler_address() or ""
+        if address in _UNREACHABLE:
+            return ()
+        try:
+            cores = dask_threads()
+        except (DaskClusterError, ImportError) as exc:
+            _UNREACHABLE.add(address)
+            log.warning("leaving executor='dask' out of the search space: %s", exc)
+            return ()
+        if not cores:
+            return ()
+    return tuple(w for w in _worker_counts(min(cores, MAX_WORKERS)) if w >= 2)

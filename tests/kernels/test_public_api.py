@@ -47,7 +47,7 @@ def test_every_exported_name_exists() -> None:
 
 def test_knob_values_and_checks() -> None:
     assert kernels.BACKENDS == ("numpy", "numba", "jax")
-    assert kernels.EXECUTORS == ("serial", "threads", "processes")
+    assert kernels.EXECUTORS == ("serial", "threads", "processes", "dask")
     assert kernels.PRECISIONS == ("float64", "float32")
     assert set(kernels.BACKENDS) <= set(kernels.backend_names())
     assert kernels.check_int("Tool", "repeats", 3.0, low=1) == 3
