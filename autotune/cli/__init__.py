@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("profile", parents=[common, data], help="profile this machine (micro-benchmarks)")
-    p.add_argument("--quick", action="store_true", help="smaller, faster micro-benchmarks (about 2 s)")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller, faster micro-benchmarks (5-10 s on 2 cores, mostly numba and JAX start-up)")
     p.add_argument("--max-workers", type=_positive_int, help="cap the threads used by the scaling benchmarks")
     p.add_argument("--suite", nargs="?", const="standard", metavar="SUITE",
                    help="also tune a suite (default: standard) on this machine within --budget-seconds")

@@ -255,7 +255,8 @@ def run_micro_benchmarks(*, quick: bool = False, max_workers: int | None = None)
     the quick run's smaller arrays may partly fit in a large last-level cache and overstate it.
 
     Args:
-        quick: fewer repeats and smaller arrays: about 5 s on two cores instead of up to ~30 s.
+        quick: fewer repeats and smaller arrays: 5-10 s on two cores (about 2 s of micro-benchmarks, the
+            rest importing and compiling numba and JAX) instead of up to ~30 s.
         max_workers: the most threads N for ``thread_scaling`` and ``normal_draws_per_s_all``;
             None uses every usable core.
 
