@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kernels import Config
@@ -451,12 +453,29 @@ class Storage:
 
 
 def _upsert(session: Session, model: type[Any], key: str, values: dict[str, Any], *, update: bool = True) -> None:
-    row = session.get(model, key)
-    if row is None:
-        session.add(model(id=key, **values))
-    elif update:
-        for name, value in values.items():
-            setattr(row, name, value)
+    """Insert a row, or update (``update``) or keep the one already stored under ``key``, in one statement.
+
+    ``INSERT ... ON CONFLICT`` on SQLite and PostgreSQL, so that processes storing the same row at
+    once never collide: on PostgreSQL two transactions that both found no row would otherwise both
+    insert it, and one would fail on the primary key (SQLite's BEGIN IMMEDIATE serialises them).
+    """
+    name = session.get_bind().dialect.name
+    if name not in ("sqlite", "postgresql"):
+        row = session.get(model, key)
+        if row is None:
+            session.add(model(id=key, **values))
+        elif update:
+            for column, value in values.items():
+                setattr(row, column, value)
+        return
+    dialect_insert = sqlite_insert if name == "sqlite" else postgresql_insert
+    statement = dialect_insert(model).values(id=key, **values)
+    if update:
+        statement = statement.on_conflict_do_update(index_elements=[model.id], set_=values)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=[model.id])
+    session.execute(statement)
+    session.expire_all()  # an ORM object of this row read earlier in the session is stale now
 
 
 def _insert(session: Session, row: Any) -> int:

@@ -100,6 +100,7 @@ def test_refused_database_is_left_untouched(db_path: Path) -> None:
     connection.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_pragmas_are_on(storage: Storage, db_path: Path) -> None:
     with storage.session(read_only=True) as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -110,6 +111,7 @@ def test_sqlite_pragmas_are_on(storage: Storage, db_path: Path) -> None:
     connection.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_write_transactions_take_the_lock_up_front(storage: Storage, db_path: Path) -> None:
     """A write session holds the write lock from BEGIN; a read session holds none."""
     other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
