@@ -58,6 +58,7 @@ def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise db.error(err) from err
             time.sleep(0.05 * 2**attempt * (1 + random.random()))
+            continue
         except exc.SQLAlchemyError as err:
             raise db.error(err) from err
         if db.is_sqlite:

@@ -105,8 +105,9 @@ def first(tmp_path: Path) -> Iterator[Storage]:
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[Storage]:
-    with _open(tmp_path, "target.db") as store:
+def target(any_db_url: str) -> Iterator[Storage]:
+    """The database imported into: a SQLite file, or a PostgreSQL database (``backend``)."""
+    with open_storage(any_db_url) as store:
         yield store
 
 
