@@ -100,3 +100,26 @@ def test_four_tuners_on_one_workload_share_the_study(any_db_url: str, tmp_path: 
     (decision,) = json.loads(predicted.stdout)
     assert decision["source"] == "cache"
     assert config_key(Config.from_dict(decision["config"])) == latest.best_config_id
+
+
+def test_a_running_trial_is_failed_only_when_its_session_is_known_dead(tmp_path: Path) -> None:
+    """Another tuner's trial between ``ask`` and naming its session must survive a tuner that opens the study."""
+    from autotune.tuner._tune import _fail_orphan_trials
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with open_storage(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        store.upsert_machine("m", {})
+        store.upsert_workload("w", "european", {}, {})
+        rdb = store.optuna_storage()
+        study = optuna.create_study(study_name="s", storage=rdb)
+        unnamed, live, dead = study.ask(), study.ask(), study.ask()
+        live.set_user_attr("session_id", store.create_session("m", "w", n_sims=10))
+        stopped = store.create_session("m", "w", n_sims=10)
+        store.finish_session(stopped, status="failed")
+        dead.set_user_attr("session_id", stopped)
+        assert _fail_orphan_trials(rdb, study, store) == 1
+        states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+        assert states == {unnamed.number: "RUNNING", live.number: "RUNNING", dead.number: "FAIL"}
+        study.tell(unnamed, 1.0)  # its tuner tells it as usual
+        study.tell(dead, 1.0, skip_if_finished=True)  # a tuner taken for dead: no UpdateFinishedTrialError
+        rdb.engine.dispose()
