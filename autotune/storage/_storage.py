@@ -212,8 +212,8 @@ class Storage:
         def work(session: Session) -> None:
             known = set(session.scalars(select(ConfigModel.id).where(ConfigModel.id.in_(list(configs)))))
             new = [{"id": cid, **config_columns(c.to_dict())} for cid, c in configs.items() if cid not in known]
-            if new:
-                session.execute(insert(ConfigModel), new)
+            for row in new:  # ON CONFLICT DO NOTHING: another process may store the same new config meanwhile
+                _insert_new(session, ConfigModel, row)
             session.execute(insert(MeasurementModel), values)
 
         self._db.transact(work)

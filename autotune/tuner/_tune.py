@@ -170,6 +170,12 @@ def tune(
         progress: show a progress bar (default: when stderr is a terminal).
         finalists: how many of the fastest configs are re-measured side by side at the end.
 
+    Several processes or machines may tune the same workload into one database at once: they
+    share its study, each config is measured by one of them (the first to claim it, see
+    :meth:`autotune.storage.Storage.claim_config`), and each picks its best among every
+    measurement of the study, after waiting (up to ``PEER_WAIT_S``) for configs the others
+    are still measuring.
+
     Returns:
         A :class:`TuningReport` (a :class:`TargetReport` with a ``target``). Every measurement,
         whatever its outcome, is stored.
