@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def pg_server() -> Iterator[Any]:
     import pgserver
 
     data = Path(tempfile.mkdtemp(prefix="autotune-pg-"))
-    server = pgserver.get_server(data, cleanup_mode="delete")
+    with warnings.catch_warnings():  # platformdirs (in pgserver) notes that a bare container has no XDG_RUNTIME_DIR
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        server = pgserver.get_server(data, cleanup_mode="delete")
     try:
         yield server
     finally:
