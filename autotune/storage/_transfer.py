@@ -6,8 +6,8 @@ of ``tuned_simulate`` serves a merged database's tuned configs). Measurements ca
 unique ``uid`` and the other rows content-derived ids (a session: its machine, workload, n_sims,
 study, start time, host and pid), so importing a document twice, or the documents of many cloud
 instances into one fleet database, never duplicates a row. Models stay local to their database,
-and so do session ids: an imported measurement has no ``session_id``, an imported session a new
-id. The items' fields and their checks are in :mod:`._document`.
+and so do session ids: an imported session gets a new id, and the measurements it took (named by
+uid in its item) are linked to it. The items' fields and their checks are in :mod:`._document`.
 """
 
 from __future__ import annotations
