@@ -436,7 +436,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         workload = keys[0] if isinstance(keys, list) else keys
         document = export_results(store, args.file, machine_id=args.machine, workload_id=workload,
                                   source=args.source, outcome=_status(args.status))
-    counts = {k: len(document[k]) for k in ("machines", "workloads", "configs", "measurements", "profiles")}
+    counts = {k: len(document[k]) for k in ("machines", "workloads", "configs", "measurements", "profiles",
+                                            "tuning_sessions")}
     emit({"file": args.file, **counts}, as_json=args.json,
          text=f"exported to {args.file}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0

@@ -20,6 +20,8 @@ __all__ = [
     "MACHINE_KEYS",
     "MEASUREMENT_KEYS",
     "PROFILE_KEYS",
+    "SESSION_KEYS",
+    "SESSION_STATUSES",
     "WORKLOAD_KEYS",
     "Parsed",
     "iso",
@@ -31,6 +33,10 @@ MACHINE_KEYS = ("id", "fingerprint", "cpu_model", "usable_cores", "provider", "i
 WORKLOAD_KEYS = ("id", "kind", "spec", "features", "created_at")
 MEASUREMENT_KEYS = tuple(c.name for c in MEASUREMENT_COLUMNS if c.exported)
 PROFILE_KEYS = ("machine_id", "results", "created_at")
+SESSION_KEYS = ("machine_id", "workload_id", "n_sims", "study_name", "sampler", "status", "budget", "started_at",
+                "finished_at", "best_config_id", "report", "host", "pid", "process_started")
+SESSION_STATUSES = ("complete", "stale", "failed")
+"""The tuning sessions an export carries: finished ones (a ``running`` session belongs to its database's process)."""
 
 
 def jsonable(row: object, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -63,6 +69,7 @@ class Parsed:
     measurements: list[dict[str, Any]]  # column values (see ._mapping)
     profiles: list[dict[str, Any]]
     outside: dict[str, dict[str, str]]  # section -> {id: where it is referenced}
+    tuning_sessions: list[dict[str, Any]]
 
 
 def parse_sections(document: Mapping[str, Any], version: int) -> Parsed:
@@ -83,6 +90,9 @@ def parse_sections(document: Mapping[str, Any], version: int) -> Parsed:
         items = [upgrade_v1(item, kinds) if isinstance(item, Mapping) else item for item in items]
     measurements = [check_values(f"measurements[{i}]", item) for i, item in enumerate(items)]
     profiles = [_fields("profiles", i, item, _PROFILE_FIELDS) for i, item in enumerate(document["profiles"])]
+    sessions = [{**dict.fromkeys(SESSION_KEYS), "measurement_uids": [],
+                 **_fields("tuning_sessions", i, item, _SESSION_FIELDS)}
+                for i, item in enumerate(document.get("tuning_sessions", []))]
     held = {"machines": _unique("machines", "id", [m["id"] for m in machines]),
             "workloads": _unique("workloads", "id", [w["id"] for w in workloads]),
             "configs": _unique("configs", "id", [c["id"] for c in configs])}
@@ -98,7 +108,12 @@ def parse_sections(document: Mapping[str, Any], version: int) -> Parsed:
     for i, profile in enumerate(profiles):
         if profile["machine_id"] not in held["machines"]:
             outside["machines"].setdefault(profile["machine_id"], f"profiles[{i}].machine_id")
-    return Parsed(machines, workloads, configs, measurements, profiles, outside)
+    for i, session in enumerate(sessions):
+        for section, name in (("machines", "machine_id"), ("workloads", "workload_id"), ("configs", "best_config_id")):
+            key = session[name]
+            if key is not None and key not in held[section]:
+                outside[section].setdefault(key, f"tuning_sessions[{i}].{name}")
+    return Parsed(machines, workloads, configs, measurements, profiles, outside, sessions)
 
 
 def _unique(section: str, name: str, keys: list[Any]) -> dict[Any, int]:
@@ -191,4 +206,19 @@ _MACHINE_FIELDS = {"id": (_text, True), "fingerprint": (_object, True), "cpu_mod
 _WORKLOAD_FIELDS = {"id": (_text, True), "kind": (_text, True), "spec": (_object, True),
                     "features": (_object, True), "created_at": (parse_time, False)}
 _CONFIG_FIELDS = {"id": (_text, True), "knobs": (_object, True)}
+_SESSION_FIELDS = {
+    "machine_id": (_text, True), "workload_id": (_text, True),
+    "n_sims": (_expect("a positive integer", lambda v: _is_int(v) and v > 0), True),
+    "study_name": (_optional_text, False), "sampler": (_optional_text, False),
+    "status": (_expect(f"one of {list(SESSION_STATUSES)}", lambda v: v in SESSION_STATUSES), True),
+    "budget": (_object, True), "started_at": (parse_time, True),
+    "finished_at": (lambda v: None if v is None else parse_time(v), False),
+    "best_config_id": (_optional_text, False),
+    "report": (_expect("an object", lambda v: isinstance(v, Mapping), null=True), False),
+    "host": (_optional_text, False), "pid": (_optional_integer, False),
+    "process_started": (_expect("a number", _is_number, null=True), False),
+    # the uids of the session's measurements: an import links those it holds to the imported session
+    "measurement_uids": (_expect("a list of strings", lambda v: isinstance(v, list)
+                                 and all(isinstance(u, str) for u in v)), False),
+}
 _PROFILE_FIELDS = {"machine_id": (_text, True), "results": (_object, True), "created_at": (parse_time, True)}

@@ -42,7 +42,7 @@ from sqlalchemy.util import asbool
 
 from .._errors import StorageError
 
-__all__ = ["BUSY_TIMEOUT_S", "DEFAULT_URL", "ENV_VAR", "Database", "resolve_url"]
+__all__ = ["BUSY_TIMEOUT_S", "DEFAULT_URL", "ENV_VAR", "Database", "install_sqlite_hooks", "resolve_url"]
 
 _logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ _READ_ONLY = "autotune_read_only"  # execution option: begin a deferred (reading
 _RETRIES = 5
 _BACKOFF_S = 0.05
 _SQLITE_READONLY = 8  # the primary result code of "attempt to write a readonly database"
+_POSTGRES_ALIASES = ("postgresql", "postgres")
 
 T = TypeVar("T")
 
@@ -65,7 +66,8 @@ T = TypeVar("T")
 def resolve_url(url: str | None = None) -> URL:
     """The database URL: ``url``, else ``$AUTOTUNE_STORAGE``, else ``sqlite:///./results.db``.
 
-    A plain file path ending in ``.db``/``.sqlite``/``.sqlite3`` becomes a SQLite URL. SQLite
+    A plain file path ending in ``.db``/``.sqlite``/``.sqlite3`` becomes a SQLite URL; a
+    ``postgresql://`` (or ``postgres://``) URL uses psycopg 3 (``postgresql+psycopg://``). SQLite
     file paths are made absolute (relative to the current directory), so that the URL names
     the same file wherever it is used later.
 
@@ -85,6 +87,9 @@ def resolve_url(url: str | None = None) -> URL:
         parsed = make_url(raw)
     except exc.ArgumentError as err:
         raise StorageError(f"malformed results database URL {raw!r}: {_EXPECTED}") from err
+    if parsed.drivername in _POSTGRES_ALIASES:
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; autotune[postgres] installs psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
     shown = parsed.render_as_string(hide_password=True)
     try:
         parsed.get_dialect()
@@ -182,11 +187,23 @@ def _is_read_only_error(detail: BaseException) -> bool:
     return "readonly database" in str(detail).lower()
 
 
+def _driver_message(detail: BaseException) -> str:
+    """The driver's message without the SQL: PostgreSQL's primary message and detail, not its ``LINE 1: ...``."""
+    diag = getattr(detail, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary:
+        return str(detail)
+    extra = getattr(diag, "message_detail", None)
+    return f"{primary} ({extra})" if extra else str(primary)
+
+
 def _is_lock_error(err: BaseException) -> bool:
     if not isinstance(err, exc.OperationalError):
         return False
     text = str(err.orig if err.orig is not None else err).lower()
-    return "locked" in text or "busy" in text
+    # SQLite: "database is locked"/"busy"; PostgreSQL: a deadlock or serialization failure, which
+    # it resolves by aborting one transaction, to be run again.
+    return any(word in text for word in ("locked", "busy", "deadlock detected", "could not serialize"))
 
 
 class Database:
@@ -226,14 +243,16 @@ class Database:
         try:
             self.engine: Engine = create_engine(engine_url, **kwargs)
         except ImportError as err:
+            hint = ("pip install 'autotune[postgres]' (psycopg 3)" if url.get_backend_name() == "postgresql"
+                    else "install it")
             raise StorageError(
                 f"the database driver for {self.shown_url!r} is not installed ({err}); "
-                f"install it, or use a sqlite:/// URL"
+                f"{hint}, or use a sqlite:/// URL"
             ) from err
         except exc.SQLAlchemyError as err:
             raise StorageError(f"cannot create an engine for {self.shown_url!r}: {err}; {_EXPECTED}") from err
         if self.is_sqlite:
-            _install_sqlite_hooks(self.engine, writable=self.read_only is None)
+            install_sqlite_hooks(self.engine, writable=self.read_only is None)
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
 
     def read_only_uri(self) -> str:
@@ -263,7 +282,7 @@ class Database:
                 f"results database {self.shown_url}: {type(err).__name__}: {detail} (SQLite must open the file "
                 f"and create its -wal/-shm/-journal files in {self.path.parent}: is that directory writable?)"
             )
-        return StorageError(f"results database {self.shown_url}: {type(err).__name__}: {detail}")
+        return StorageError(f"results database {self.shown_url}: {type(err).__name__}: {_driver_message(detail)}")
 
     @contextlib.contextmanager
     def session(self, *, read_only: bool = False) -> Iterator[Session]:
@@ -331,7 +350,7 @@ def _check_creatable(path: Path, read_only: str | None) -> None:
         )
 
 
-def _install_sqlite_hooks(engine: Engine, *, writable: bool) -> None:
+def install_sqlite_hooks(engine: Engine, *, writable: bool) -> None:
     """Per-connection settings; a read-only connection gets no journal-mode change and no BEGIN IMMEDIATE."""
     busy_ms = int(BUSY_TIMEOUT_S * 1000)
 

@@ -30,6 +30,7 @@ from .._outcome import Outcome
 __all__ = [
     "SCHEMA_VERSION",
     "Base",
+    "ConfigClaimModel",
     "ConfigModel",
     "MachineModel",
     "MeasurementModel",
@@ -166,6 +167,25 @@ class TuningSessionModel(Base):
     host: Mapped[str | None] = mapped_column(String(256))
     pid: Mapped[int | None]
     process_started: Mapped[float | None]
+
+
+class ConfigClaimModel(Base):
+    """Which tuning session measures a config of a (machine, workload, n_sims): one row per config.
+
+    Tuners sharing a study insert a claim before measuring a config; the primary key lets one
+    of them win, so that a config is measured once however many tuners run. Added at schema
+    version 2 without a migration: a new table is created when an existing database is opened,
+    and an older autotune ignores it.
+    """
+
+    __tablename__ = "config_claims"
+
+    machine_id: Mapped[str] = mapped_column(ForeignKey("machines.id"), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    n_sims: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.id"), primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("tuning_sessions.id"))
+    claimed_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
 class MeasurementModel(Base):

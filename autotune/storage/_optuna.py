@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exc
 
 from .._errors import StorageError
-from ._engine import BUSY_TIMEOUT_S, Database
+from ._engine import BUSY_TIMEOUT_S, Database, install_sqlite_hooks
 
 if TYPE_CHECKING:
     import optuna
@@ -25,8 +25,11 @@ def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
     """An ``optuna.storages.RDBStorage`` on ``db``'s URL (SQLite with the same busy timeout).
 
     Optuna keeps its own engine and tables (``studies``, ``trials``, ``version_info``, ...);
-    none clash with ours. Its engine uses the sqlite3 module's default transaction handling,
-    which begins a transaction only at the first write, so the busy timeout covers its writes.
+    none clash with ours. On SQLite its engine gets our connection settings (busy timeout, WAL)
+    and begins every transaction with ``BEGIN IMMEDIATE``: Optuna reads a trial and then writes
+    it (taking a WAITING trial from the queue checks that it is still WAITING), which is atomic
+    only if the transaction holds the write lock from the start; otherwise two tuners could both
+    take the same trial. On PostgreSQL Optuna locks the row itself (``SELECT ... FOR UPDATE``).
 
     Raises:
         StorageError: the database is in memory (Optuna's own engine would see another, empty
@@ -47,15 +50,21 @@ def rdb_storage(db: Database) -> optuna.storages.RDBStorage:
     url = db.url.render_as_string(hide_password=False)
     for attempt in range(_CREATE_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except (exc.IntegrityError, exc.OperationalError) as err:
-            # Processes opening a new file together race to create Optuna's tables (its version
-            # row is unique); the loser finds them created on the next try.
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (exc.IntegrityError, exc.OperationalError, exc.ProgrammingError) as err:
+            # Processes opening a new database together race to create Optuna's tables (its version
+            # row is unique; PostgreSQL may report a table created meanwhile); the loser finds them
+            # created on the next try.
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise db.error(err) from err
             time.sleep(0.05 * 2**attempt * (1 + random.random()))
+            continue
         except exc.SQLAlchemyError as err:
             raise db.error(err) from err
+        if db.is_sqlite:
+            install_sqlite_hooks(storage.engine, writable=True)
+            storage.engine.dispose()  # connections made before the hooks are dropped
+        return storage
     raise AssertionError("unreachable")
 
 

@@ -13,6 +13,8 @@ __all__ = ["ensure_schema", "read_schema_version"]
 
 _logger = logging.getLogger(__name__)
 
+_SCHEMA_LOCK = 0x6175746F74756E65  # "autotune": the PostgreSQL advisory lock held while creating or migrating
+
 
 def read_schema_version(connection: Connection) -> int | None:
     """The version stored in the database, or ``None`` if it has none yet."""
@@ -36,6 +38,10 @@ def ensure_schema(connection: Connection, shown_url: str) -> None:
     Raises:
         SchemaVersionError: the database has a schema version other than ``SCHEMA_VERSION``.
     """
+    if connection.dialect.name == "postgresql":
+        # PostgreSQL creates tables in transactions that do not see each other's: processes
+        # opening a new database at once take turns here (the lock ends with the transaction).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
     found = read_schema_version(connection)
     if found is None:
         Base.metadata.create_all(connection)

@@ -7,7 +7,9 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kernels import Config
@@ -20,6 +22,7 @@ from ._engine import Database, resolve_url
 from ._guard import check_sqlite_file
 from ._mapping import MEASUREMENT_COLUMNS, from_values, to_values
 from ._models import (
+    ConfigClaimModel,
     ConfigModel,
     MachineModel,
     MeasurementModel,
@@ -269,8 +272,8 @@ class Storage:
         def work(session: Session) -> None:
             known = set(session.scalars(select(ConfigModel.id).where(ConfigModel.id.in_(list(configs)))))
             new = [{"id": cid, **config_columns(c.to_dict())} for cid, c in configs.items() if cid not in known]
-            if new:
-                session.execute(insert(ConfigModel), new)
+            for row in new:  # ON CONFLICT DO NOTHING: another process may store the same new config meanwhile
+                _insert_new(session, ConfigModel, row)
             session.execute(insert(MeasurementModel), values)
 
         self._db.transact(work)
@@ -410,7 +413,7 @@ class Storage:
     def best_tuned(
         self, machine_id: str, workload_id: str, *, target: Mapping[str, Any] | None = None
     ) -> tuple[int, dict[str, Any], float | None] | None:
-        """The latest completed, not stale, tuning session's best config for a (machine, workload).
+        """The best config of the completed, not stale, tuning session that finished last for a (machine, workload).
 
         With ``target`` (a ``kernels.Target.to_dict()``), only sessions that tuned for that target
         (``sampler="target"``) count, and the time is their measured time to the target; without
@@ -424,7 +427,8 @@ class Storage:
             .where(TuningSessionModel.machine_id == machine_id, TuningSessionModel.workload_id == workload_id,
                    TuningSessionModel.status == "complete", TuningSessionModel.best_config_id.is_not(None),
                    kind if target is not None else (TuningSessionModel.sampler.is_(None) | ~kind))
-            .order_by(TuningSessionModel.id.desc())
+            # the last to finish: with several tuners on one study, it chose among the most measurements
+            .order_by(TuningSessionModel.finished_at.desc(), TuningSessionModel.id.desc())
             .limit(1 if target is None else 100)
         )
         wanted = None if target is None else dict(target)
@@ -452,6 +456,62 @@ class Storage:
             row.report = {**(row.report or {}), "stale_reason": reason}
 
         self._db.transact(work)
+
+    def claim_config(self, machine_id: str, workload_id: str, n_sims: int, config: Config,
+                     session_id: int) -> int | None:
+        """Claim measuring ``config`` for tuning session ``session_id``; ``None`` when it holds the claim.
+
+        Tuners sharing a study call this before measuring a config, so that one of them measures
+        it: the first claim wins (a primary key on (machine, workload, n_sims, config), inserted
+        with ``ON CONFLICT DO NOTHING``). A claim whose session is no longer ``running`` and left
+        no measurement of the config (it died or stopped measuring) passes to the caller.
+
+        Returns:
+            ``None`` if ``session_id`` holds the claim now, else the id of the session that does.
+        """
+        knobs = config.to_dict()
+        cid = config_id(knobs)
+        key = dict(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims, config_id=cid)
+        measured = (select(MeasurementModel.id).where(
+            MeasurementModel.machine_id == machine_id, MeasurementModel.workload_id == workload_id,
+            MeasurementModel.n_sims == n_sims, MeasurementModel.config_id == cid,
+            MeasurementModel.source == Source.TUNE.value).exists())
+
+        def work(session: Session) -> int | None:
+            _upsert(session, ConfigModel, cid, config_columns(knobs), update=False)
+            if _insert_new(session, ConfigClaimModel, {**key, "session_id": session_id, "claimed_at": utcnow()}):
+                return None
+            where = [getattr(ConfigClaimModel, name) == value for name, value in key.items()]
+            holder = session.execute(select(ConfigClaimModel.session_id).where(*where)).scalar_one()
+            if holder == session_id:
+                return None
+            status = session.execute(select(TuningSessionModel.status)
+                                     .where(TuningSessionModel.id == holder)).scalar_one_or_none()
+            if status != "running" and not session.execute(select(measured)).scalar():
+                taken = session.execute(update(ConfigClaimModel).where(*where, ConfigClaimModel.session_id == holder)
+                                        .values(session_id=session_id, claimed_at=utcnow()))
+                if taken.rowcount == 1:
+                    _logger.info("config %s: took over the claim of session %s (%s, nothing measured)",
+                                 cid, holder, status)
+                    return None
+            return int(holder)
+
+        return self._db.transact(work)
+
+    def pending_claims(self, machine_id: str, workload_id: str, n_sims: int, *, other_than: int) -> int:
+        """How many configs other ``running`` sessions have claimed and not yet measured (see :meth:`claim_config`)."""
+        measured = (select(MeasurementModel.id).where(
+            MeasurementModel.machine_id == ConfigClaimModel.machine_id,
+            MeasurementModel.workload_id == ConfigClaimModel.workload_id,
+            MeasurementModel.n_sims == ConfigClaimModel.n_sims,
+            MeasurementModel.config_id == ConfigClaimModel.config_id,
+            MeasurementModel.source == Source.TUNE.value).exists())
+        query = (select(func.count()).select_from(ConfigClaimModel)
+                 .join(TuningSessionModel, TuningSessionModel.id == ConfigClaimModel.session_id)
+                 .where(ConfigClaimModel.machine_id == machine_id, ConfigClaimModel.workload_id == workload_id,
+                        ConfigClaimModel.n_sims == n_sims, ConfigClaimModel.session_id != other_than,
+                        TuningSessionModel.status == "running", ~measured))
+        return self._db.transact(lambda s: int(s.execute(query).scalar_one()), read_only=True)
 
     def tuning_session(self, session_id: int) -> TuningSessionRow | None:
         """The stored tuning session, or ``None``."""
@@ -511,12 +571,45 @@ class Storage:
 
 
 def _upsert(session: Session, model: type[Any], key: str, values: dict[str, Any], *, update: bool = True) -> None:
-    row = session.get(model, key)
-    if row is None:
-        session.add(model(id=key, **values))
-    elif update:
-        for name, value in values.items():
-            setattr(row, name, value)
+    """Insert a row, or update (``update``) or keep the one already stored under ``key``, in one statement.
+
+    ``INSERT ... ON CONFLICT`` on SQLite and PostgreSQL, so that processes storing the same row at
+    once never collide: on PostgreSQL two transactions that both found no row would otherwise both
+    insert it, and one would fail on the primary key (SQLite's BEGIN IMMEDIATE serialises them).
+    """
+    name = session.get_bind().dialect.name
+    if name not in ("sqlite", "postgresql"):
+        row = session.get(model, key)
+        if row is None:
+            session.add(model(id=key, **values))
+        elif update:
+            for column, value in values.items():
+                setattr(row, column, value)
+        return
+    dialect_insert = sqlite_insert if name == "sqlite" else postgresql_insert
+    statement = dialect_insert(model).values(id=key, **values)
+    if update:
+        statement = statement.on_conflict_do_update(index_elements=[model.id], set_=values)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=[model.id])
+    session.execute(statement)
+    session.expire_all()  # an ORM object of this row read earlier in the session is stale now
+
+
+def _insert_new(session: Session, model: type[Any], values: dict[str, Any]) -> bool:
+    """Insert a row unless its primary key is already stored; whether it was inserted (race-free on SQLite and
+    PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING``)."""
+    name = session.get_bind().dialect.name
+    if name not in ("sqlite", "postgresql"):  # pragma: no cover - other databases: a check, then the insert
+        keys = tuple(values[c.name] for c in model.__table__.primary_key.columns)
+        if session.get(model, keys) is not None:
+            return False
+        session.add(model(**values))
+        session.flush()
+        return True
+    dialect_insert = sqlite_insert if name == "sqlite" else postgresql_insert
+    done = session.execute(dialect_insert(model).values(**values).on_conflict_do_nothing())
+    return done.rowcount == 1
 
 
 def _insert(session: Session, row: Any) -> int:

@@ -1,11 +1,13 @@
 """Moving results between databases: ``autotune export`` and ``autotune import``.
 
 An export document is plain JSON: measurements plus every machine, workload and config they
-reference, and those machines' profiles. Measurements carry a globally unique ``uid`` and the
-other rows content-derived ids, so importing a document twice, or the documents of many cloud
-instances into one fleet database, never duplicates a row. Tuning sessions and models stay
-local to their database: an imported measurement has no ``session_id``. The items' fields and
-their checks are in :mod:`._document`.
+reference, those machines' profiles, and their finished tuning sessions (so that the cache tier
+of ``tuned_simulate`` serves a merged database's tuned configs). Measurements carry a globally
+unique ``uid`` and the other rows content-derived ids (a session: its machine, workload, n_sims,
+study, start time, host and pid), so importing a document twice, or the documents of many cloud
+instances into one fleet database, never duplicates a row. Models stay local to their database,
+and so do session ids: an imported session gets a new id, and the measurements it took (named by
+uid in its item) are linked to it. The items' fields and their checks are in :mod:`._document`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select, true
+from sqlalchemy import ColumnElement, insert, or_, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .._outcome import Outcome
@@ -28,13 +30,23 @@ from ._document import (
     MACHINE_KEYS,
     MEASUREMENT_KEYS,
     PROFILE_KEYS,
+    SESSION_KEYS,
+    SESSION_STATUSES,
     WORKLOAD_KEYS,
     Parsed,
     iso,
     jsonable,
     parse_sections,
 )
-from ._models import ConfigModel, MachineModel, MeasurementModel, ProfileModel, WorkloadModel, utcnow
+from ._models import (
+    ConfigModel,
+    MachineModel,
+    MeasurementModel,
+    ProfileModel,
+    TuningSessionModel,
+    WorkloadModel,
+    utcnow,
+)
 from ._names import NAMES_SECTION, export_names, import_names, parse_names
 from ._records import SOURCES
 from ._storage import Storage
@@ -50,9 +62,10 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "autotune-export"
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 """Version of the document layout; a reader refuses documents newer than the one it knows and
-converts version-1 documents (schema 1 measurements) as the schema migration does."""
+converts version-1 documents (schema 1 measurements) as the schema migration does. Version 3
+adds ``tuning_sessions`` (documents of versions 1 and 2 have none)."""
 
 _SECTIONS = ("machines", "workloads", "configs", "measurements", "profiles")
 _BATCH = 500  # ids per IN (...) query: far below every driver's parameter limit
@@ -70,6 +83,7 @@ class TransferCounts:
     skipped_duplicates: int
     """Measurements whose ``uid`` was already in the target."""
     profiles: int
+    tuning_sessions: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -90,9 +104,11 @@ def export_results(
     """Export measurements and the rows they reference as a JSON-safe document.
 
     The document is ``{"format", "version", "schema_version", "exported_at", "machines",
-    "workloads", "configs", "measurements", "profiles"}``, times as ISO-8601 UTC strings. With
-    no filter it holds every machine, workload, config and profile; with filters, the matching
-    measurements, the rows they reference, the named machine/workload, and the machines' profiles.
+    "workloads", "configs", "measurements", "profiles", "tuning_sessions"}``, times as ISO-8601
+    UTC strings. With no filter it holds every machine, workload, config, profile and finished
+    tuning session; with filters, the matching measurements, the rows they reference, the named
+    machine/workload, the machines' profiles, and the finished tuning sessions of the exported
+    machines and workloads (with their best configs).
 
     Args:
         path: also write the document there as JSON (gzip-compressed when the name ends in ``.gz``).
@@ -110,7 +126,21 @@ def export_results(
         machines = session.scalars(select(MachineModel).where(machine_ids).order_by(MachineModel.id)).all()
         workload_ids = _chosen(WorkloadModel.id, MeasurementModel.workload_id, where, workload_id)
         workloads = session.scalars(select(WorkloadModel).where(workload_ids).order_by(WorkloadModel.id)).all()
+        finished = TuningSessionModel.status.in_(SESSION_STATUSES)
+        session_where = [finished, TuningSessionModel.machine_id.in_(select(MachineModel.id).where(machine_ids)),
+                         TuningSessionModel.workload_id.in_(select(WorkloadModel.id).where(workload_ids))]
+        sessions = session.scalars(select(TuningSessionModel).where(*session_where)
+                                   .order_by(TuningSessionModel.id)).all()
+        uids: dict[int, list[str]] = {}
+        for sid, uid in session.execute(
+                select(MeasurementModel.session_id, MeasurementModel.uid)
+                .where(MeasurementModel.session_id.in_(select(TuningSessionModel.id).where(*session_where)))
+                .order_by(MeasurementModel.id)):
+            uids.setdefault(sid, []).append(uid)
         config_ids = _chosen(ConfigModel.id, MeasurementModel.config_id, where, None)
+        if where:  # and the best configs of the sessions exported
+            config_ids = or_(config_ids, ConfigModel.id.in_(
+                select(TuningSessionModel.best_config_id).where(*session_where)))
         configs = session.scalars(select(ConfigModel).where(config_ids).order_by(ConfigModel.id)).all()
         profiles = session.scalars(
             select(ProfileModel).where(ProfileModel.machine_id.in_(select(MachineModel.id).where(machine_ids)))
@@ -126,6 +156,8 @@ def export_results(
             "configs": [{"id": c.id, "knobs": dict(c.knobs)} for c in configs],
             "measurements": [jsonable(m, MEASUREMENT_KEYS) for m in measurements],
             "profiles": [jsonable(p, PROFILE_KEYS) for p in profiles],
+            "tuning_sessions": [{**jsonable(t, SESSION_KEYS), "measurement_uids": uids.get(t.id, [])}
+                                for t in sessions],
         }
         document[NAMES_SECTION] = export_names(session, workload_ids)  # optional section: see _names
     if path is not None:
@@ -234,10 +266,11 @@ def _parse(document: object) -> Parsed:
     if version > EXPORT_VERSION:
         raise ValueError(f"document version {version} is newer than export version {EXPORT_VERSION}, the newest "
                          "this autotune reads; upgrade autotune (pip install -U autotune) to import it")
-    missing = [key for key in _SECTIONS if key not in document]
+    sections = _SECTIONS + (("tuning_sessions",) if version >= 3 else ())
+    missing = [key for key in sections if key not in document]
     if missing:
-        raise ValueError(f"document misses the key(s) {missing}; an export holds {list(_SECTIONS)}")
-    for key in _SECTIONS:
+        raise ValueError(f"document misses the key(s) {missing}; a version {version} export holds {list(sections)}")
+    for key in sections:
         if not isinstance(document[key], list):
             raise ValueError(f"document {key!r} must be a list, got {type(document[key]).__name__}")
     return parse_sections(document, version)
@@ -275,9 +308,28 @@ def _write(session: Session, doc: Parsed) -> TransferCounts:
             seen.add(key)
             profiles.append(profile)
     _insert(session, ProfileModel, profiles)
+
+    session_machines = sorted({t["machine_id"] for t in doc.tuning_sessions})
+    known_sessions = {_session_key(t) for batch in _batches(session_machines) for t in session.scalars(
+        select(TuningSessionModel).where(TuningSessionModel.machine_id.in_(batch)))}
+    tuning_sessions = []
+    for item in doc.tuning_sessions:
+        key = _session_key(item)
+        if key in known_sessions:
+            continue
+        known_sessions.add(key)
+        row = TuningSessionModel(**{k: v for k, v in item.items() if k != "measurement_uids"})
+        session.add(row)
+        session.flush()  # its new id
+        for batch in _batches(sorted(set(item["measurement_uids"]))):
+            # its measurements, where the target holds them (imported now or before) without a session
+            session.execute(update(MeasurementModel).where(MeasurementModel.uid.in_(batch),
+                                                           MeasurementModel.session_id.is_(None))
+                            .values(session_id=row.id))
+        tuning_sessions.append(row)
     return TransferCounts(machines=added["machines"], workloads=added["workloads"], configs=added["configs"],
                           measurements=len(measurements), skipped_duplicates=len(doc.measurements) - len(measurements),
-                          profiles=len(profiles))
+                          profiles=len(profiles), tuning_sessions=len(tuning_sessions))
 
 
 def _batches(keys: list[Any]) -> Iterable[list[Any]]:
@@ -299,3 +351,10 @@ def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> N
 
 def _profile_key(machine_id: str, created_at: datetime.datetime, results: Mapping[str, Any]) -> tuple[str, ...]:
     return machine_id, iso(created_at), json.dumps(results, sort_keys=True, separators=(",", ":"))
+
+
+def _session_key(row: Any) -> tuple[Any, ...]:
+    """What identifies a tuning session across databases (its id does not: each database numbers its own)."""
+    get = (lambda name: row[name]) if isinstance(row, Mapping) else (lambda name: getattr(row, name))
+    return (get("machine_id"), get("workload_id"), get("n_sims"), get("study_name"), iso(get("started_at")),
+            get("host"), get("pid"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import math
 import statistics
@@ -46,6 +47,10 @@ SAMPLERS = ("auto", "brute", "tpe", "random")
 DEFAULT_TRIALS = 40
 #: Interleaved rounds of the final re-measurement.
 FINAL_ROUNDS = 5
+#: A RUNNING trial that names no session (its tuner died between ``ask`` and naming it) is failed after this long.
+ORPHAN_GRACE_S = 600.0
+#: At the end of a session, how long to wait at most for configs other tuners of the study are still measuring.
+PEER_WAIT_S = 120.0
 
 
 @dataclass
@@ -62,12 +67,12 @@ class _Seen:
 
     @classmethod
     def from_store(cls, store: Storage, machine_id: str, workload_id: str, n_sims: int,
-                   reference: Config | None = None) -> _Seen:
+                   reference: Config | None = None, config_id: str | None = None) -> _Seen:
         found: dict[str, list[float | None]] = {}
         configs: dict[str, Config] = {}
         errors: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
         for m in store.measurements(machine_id=machine_id, workload_id=workload_id, n_sims=n_sims,
-                                    source=Source.TUNE):
+                                    source=Source.TUNE, config_id=config_id):
             if (m.config.antithetic or m.config.control_variate) and not (
                     reference is not None and reproducible_with(m.config, reference)):
                 continue  # measured for a target (they add work per simulation): not a fixed-n candidate
@@ -80,6 +85,11 @@ class _Seen:
             done = [v for v in values if v is not None]
             medians[cid] = (configs[cid], float(statistics.median(done)) if done else None)
         return cls(medians, errors)
+
+    def update(self, other: _Seen) -> None:
+        """Take what ``other`` (read later from the store) knows."""
+        self.medians.update(other.medians)
+        self.errors.update(other.errors)
 
     def complete(self) -> list[tuple[Config, float]]:
         return sorted(((c, v) for c, v in self.medians.values() if v is not None), key=lambda cv: cv[1])
@@ -176,6 +186,12 @@ def tune(
             Not with a ``target``: the reproducible class pins the estimator, so tune at a fixed
             ``n_sims``; its configs also run to a target bit-identically.
         reference: the pinned reference of ``reproducible=True`` (default ``Config()``).
+
+    Several processes or machines may tune the same workload into one database at once: they
+    share its study, each config is measured by one of them (the first to claim it, see
+    :meth:`autotune.storage.Storage.claim_config`), and each picks its best among every
+    measurement of the study, after waiting (up to ``PEER_WAIT_S``) for configs the others
+    are still measuring.
 
     Returns:
         A :class:`TuningReport` (a :class:`TargetReport` with a ``target``). Every measurement,
@@ -291,17 +307,29 @@ def _fits_space(storage: optuna.storages.BaseStorage, study_name: str, space: Se
 
 
 def _fail_orphan_trials(storage: optuna.storages.BaseStorage, study: optuna.Study, store: Storage) -> int:
-    """Mark trials left RUNNING by a session that is no longer running (its process died) as FAIL."""
+    """Mark trials left RUNNING by a session that is no longer running (its process died) as FAIL.
+
+    Other tuners may share the study: a RUNNING trial of a ``running`` session is theirs, and so
+    is one that names no session yet (a tuner names it just after ``ask``), unless it has been
+    running for ``ORPHAN_GRACE_S``. Failing such a trial under a live tuner would make its
+    ``tell`` fail with ``UpdateFinishedTrialError``.
+    """
     states: dict[int, str | None] = {}
     study_id = storage.get_study_id_from_name(study.study_name)
+    now = datetime.datetime.now()  # Optuna stores naive local times
     failed = 0
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         sid = trial.user_attrs.get("session_id")
-        if isinstance(sid, int) and sid not in states:
-            row = store.tuning_session(sid)
-            states[sid] = None if row is None else row.status
-        if states.get(sid) != "running":
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        if isinstance(sid, int):
+            if sid not in states:
+                row = store.tuning_session(sid)
+                states[sid] = None if row is None else row.status
+            if states[sid] == "running":
+                continue
+        elif trial.datetime_start is None or (now - trial.datetime_start).total_seconds() < ORPHAN_GRACE_S:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # finished meanwhile
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
             failed += 1
     return failed
@@ -347,6 +375,10 @@ class _Session:
         self.measured: dict[str, Outcome] = {}
         #: what the report compares with: the default config, or the pinned reference in reproducible mode
         self.baseline = space.reference if space.reference is not None else Config()
+        #: configs of the space that other tuners of the study measured, or are measuring, during this session
+        self.shared: set[str] = set()
+        #: trials that measured nothing (a config already measured, or being measured by another tuner)
+        self.free = 0
 
     def open(self, kind: str, seed: int | None, budget_trials: int | None, budget_seconds: float | None) -> None:
         """Create or resume the study, register the rows, queue the configs to try first."""
@@ -370,6 +402,7 @@ class _Session:
                         len(dead), orphans)
         self.seen = _Seen.from_store(self.store, self.machine.machine_id, self.features.key, self.n_sims,
                                      self.space.reference)
+        self.known_at_open = set(self.seen.medians)
         self.session_id = self.store.create_session(
             self.machine.machine_id, self.features.key, n_sims=self.n_sims, study_name=self.study_name,
             sampler=kind, budget={"trials": budget_trials, "seconds": budget_seconds})
@@ -404,7 +437,7 @@ class _Session:
         """How much of the space this session has examined: the :class:`TuningReport` coverage fields."""
         failed = sum(o in (Outcome.FAILED, Outcome.TIMED_OUT) for o in self.measured.values())
         return {"space_size": len(self.valid), "configs_measured": len(self.measured) - failed,
-                "configs_failed": failed, "configs_skipped": self.skipped}
+                "configs_failed": failed, "configs_skipped": self.skipped + len(self.shared)}
 
     def report_coverage(self) -> None:
         """Log how much of the space the search examined: a WARNING when a budget cut brute force short."""
@@ -427,11 +460,39 @@ class _Session:
                         budget, share)
 
     def _budget_left(self) -> bool:
-        if self.budget_trials is not None and self.trials >= self.budget_trials:
+        # Brute force counts the trials that measured something: with other tuners on the study, many
+        # of its trials find their config measured (or being measured) by another, and cost nothing.
+        spent = self.trials - self.free if self.kind == "brute" else self.trials
+        if self.budget_trials is not None and spent >= self.budget_trials:
             return False
         if self.budget_seconds is not None and time.perf_counter() - self.started >= self.budget_seconds:
             return False
-        return not (self.kind == "brute" and self.skipped + len(self.measured) >= len(self.valid))
+        if self.kind == "brute" and self.free > 10 * len(self.valid) + 100:  # the queue and sampler keep repeating
+            return False
+        return not (self.kind == "brute" and self.skipped + len(self.measured) + len(self.shared) >= len(self.valid))
+
+    def _refresh(self, cid: str) -> None:
+        """Read what the store holds for config ``cid`` (another tuner of the study may have measured it)."""
+        self.seen.update(_Seen.from_store(self.store, self.machine.machine_id, self.features.key, self.n_sims,
+                                          self.space.reference, config_id=cid))
+
+    def _reuse(self, cid: str) -> float | None:
+        """The stored median of a config measured before (by this session, an earlier one, or another tuner)."""
+        self.outcomes["cached"] += 1
+        self.free += 1
+        if cid in self.valid_ids and cid not in self.known_at_open and cid not in self.measured:
+            self.shared.add(cid)
+        return self.seen.medians[cid][1]
+
+    def _tell(self, trial: optuna.Trial, value: float | None, state: optuna.trial.TrialState | None = None) -> None:
+        # skip_if_finished: a trial failed meanwhile as an orphan (say, by a tuner that took this process for
+        # dead) is left as it is, with a warning from Optuna, instead of raising UpdateFinishedTrialError.
+        if state is not None:
+            self.study.tell(trial, state=state, skip_if_finished=True)
+        elif value is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        else:
+            self.study.tell(trial, value, skip_if_finished=True)
 
     def _run_trial(self) -> None:
         trial = self.study.ask()
@@ -440,13 +501,30 @@ class _Session:
         try:
             cfg = self.space.suggest(trial)
         except optuna.TrialPruned:
-            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            self._tell(trial, None, optuna.trial.TrialState.PRUNED)
             self.outcomes["pruned"] += 1
             return
         cid = config_key(cfg)
+        if cid not in self.seen.medians:
+            self._refresh(cid)
+        holder = None
+        if cid not in self.seen.medians:
+            # Claim it: of the tuners sharing the study, the first to claim a config measures it.
+            holder = self.store.claim_config(self.machine.machine_id, self.features.key, self.n_sims, cfg,
+                                             self.session_id)
+            if holder is not None:
+                self._refresh(cid)  # measured between our look and our claim?
         if cid in self.seen.medians:  # samplers may propose a config again: reuse, never re-measure
-            self.outcomes["cached"] += 1
-            value = self.seen.medians[cid][1]
+            value = self._reuse(cid)
+        elif holder is not None:
+            # Another tuner is measuring it now: go on; its result is read at the end (finish).
+            log.debug("config %s is being measured by tuning session %s", cid, holder)
+            self.outcomes["taken"] += 1
+            self.free += 1
+            if cid in self.valid_ids:
+                self.shared.add(cid)
+            self._tell(trial, None, optuna.trial.TrialState.PRUNED)
+            return
         else:
             m = measure(self.workload, self.n_sims, cfg, reference=self.reference, options=self.options)
             (m,) = self.log.write(self.features, [m], source=Source.TUNE, session_id=self.session_id)
@@ -458,10 +536,7 @@ class _Session:
                 self.measured[cid] = m.outcome
             value = m.steady_s if m.ok else None
             self.seen.medians[cid] = (cfg, value)
-        if value is None:
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            self.study.tell(trial, value)
+        self._tell(trial, value)
 
     def search(self, progress: bool | None) -> None:
         """Run trials until the budget is spent, recording each one."""
@@ -481,8 +556,31 @@ class _Session:
                 bar.close()
         self.report_coverage()
 
+    def _wait_for_peers(self) -> None:
+        """Wait (up to ``PEER_WAIT_S``, or the per-config time limit) for configs other tuners are measuring."""
+        limit = PEER_WAIT_S if self.options.timeout_s is None else max(PEER_WAIT_S, self.options.timeout_s)
+        deadline = time.perf_counter() + limit
+        pending = self.store.pending_claims(self.machine.machine_id, self.features.key, self.n_sims,
+                                            other_than=self.session_id)
+        if pending:
+            log.info("waiting for %d config(s) other tuners of study %s are measuring", pending, self.study_name)
+        while pending and time.perf_counter() < deadline:
+            time.sleep(0.2)
+            pending = self.store.pending_claims(self.machine.machine_id, self.features.key, self.n_sims,
+                                                other_than=self.session_id)
+        if pending:
+            log.warning("%d config(s) other tuners claimed were still not measured after %.0f s; "
+                        "choosing among the rest", pending, limit)
+
     def finish(self, finalists: int) -> TuningReport:
-        """Re-measure the fastest configs (and the default) side by side, pick, store and report."""
+        """Re-measure the fastest configs of the whole study (and the default) side by side, pick, store and report.
+
+        The finalists come from every measurement of this (machine, workload, n_sims), read again
+        now: other tuners sharing the study may have measured the fastest configs.
+        """
+        self._wait_for_peers()
+        self.seen.update(_Seen.from_store(self.store, self.machine.machine_id, self.features.key, self.n_sims,
+                                          self.space.reference))
         complete = self.seen.complete()
         if not complete:
             self.fail("no config completed")

@@ -1,4 +1,9 @@
-"""Shared fixtures for the results-database tests: a fresh SQLite file per test."""
+"""Shared fixtures for the results-database tests: a fresh database per test.
+
+``storage`` (and ``seeded``) run each test on SQLite and on PostgreSQL (the ``backend``
+fixture of tests/conftest.py; a test pins one with ``@pytest.mark.parametrize("backend",
+["sqlite"])``). ``db_path`` is a SQLite file, for the tests about SQLite files.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +29,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def storage(db_path: Path) -> Iterator[Storage]:
-    with open_storage(str(db_path)) as store:
+def storage(any_db_url: str) -> Iterator[Storage]:
+    with open_storage(any_db_url) as store:
         yield store
 
 

@@ -18,10 +18,13 @@ from kernels import Config
 
 from ._data import record, seed
 
+#: How SQLite and PostgreSQL word a foreign key violation.
+FOREIGN_KEY = "FOREIGN KEY constraint failed|violates foreign key constraint"
+
 
 def test_unknown_machine_violates_foreign_key(seeded: tuple[Storage, str]) -> None:
     storage, _ = seeded
-    with pytest.raises(StorageError, match="FOREIGN KEY constraint failed") as info:
+    with pytest.raises(StorageError, match=FOREIGN_KEY) as info:
         storage.add_measurements([record(machine_id="no-such-machine")])
     assert isinstance(info.value.__cause__, sqlalchemy.exc.IntegrityError)
     assert storage.measurements() == []
@@ -30,7 +33,7 @@ def test_unknown_machine_violates_foreign_key(seeded: tuple[Storage, str]) -> No
 def test_batch_is_all_or_nothing(seeded: tuple[Storage, str]) -> None:
     storage, _ = seeded
     new_config = Config()  # not stored yet: added with the batch, and rolled back with it
-    with pytest.raises(StorageError, match="FOREIGN KEY constraint failed"):
+    with pytest.raises(StorageError, match=FOREIGN_KEY):
         storage.add_measurements([record(), record(config=new_config), record(workload_id="no-such-workload")])
     assert storage.measurements() == []
     assert storage.config(config_id(new_config.to_dict())) is None
@@ -39,7 +42,8 @@ def test_batch_is_all_or_nothing(seeded: tuple[Storage, str]) -> None:
 def test_duplicate_uid_is_refused(seeded: tuple[Storage, str]) -> None:
     storage, _ = seeded
     storage.add_measurements([record(uid="same")])
-    with pytest.raises(StorageError, match=r"UNIQUE constraint failed: measurements\.uid"):
+    unique = r"UNIQUE constraint failed: measurements\.uid|unique constraint \"measurements_uid_key\""
+    with pytest.raises(StorageError, match=unique):
         storage.add_measurements([record(uid="same")])
     assert len(storage.measurements()) == 1
 
@@ -69,9 +73,11 @@ def test_session_commits_and_rolls_back(storage: Storage) -> None:
 
 
 def test_session_converts_sqlalchemy_errors(storage: Storage) -> None:
-    with pytest.raises(StorageError, match="no such table: missing_table") as info, storage.session() as session:
+    with pytest.raises(StorageError, match=r"no such table: missing_table|\"missing_table\" does not exist") as info, \
+            storage.session() as session:
         session.execute(text("SELECT * FROM missing_table"))
-    assert isinstance(info.value.__cause__, sqlalchemy.exc.OperationalError)
+    # SQLite reports a missing table as an OperationalError, PostgreSQL as a ProgrammingError.
+    assert isinstance(info.value.__cause__, sqlalchemy.exc.OperationalError | sqlalchemy.exc.ProgrammingError)
     assert "SELECT" not in str(info.value)  # the message names the problem, not the SQL
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -248,10 +247,10 @@ def test_model_round_trip(storage: Storage) -> None:
     assert storage.latest_model("other") is None
 
 
-def test_data_survives_reopening(db_path: Path, seeded: tuple[Storage, str]) -> None:
+def test_data_survives_reopening(seeded: tuple[Storage, str]) -> None:
     storage, cid = seeded
     storage.add_measurements([record()])
     storage.close()
-    with open_storage(str(db_path)) as again:
+    with open_storage(storage.url) as again:
         assert len(again.measurements()) == 1
         assert again.config(cid) == KNOBS

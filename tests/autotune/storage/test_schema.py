@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from autotune import SchemaVersionError, StorageError
 from autotune.storage import BUSY_TIMEOUT_S, SCHEMA_VERSION, Storage, open_storage
@@ -100,6 +100,7 @@ def test_refused_database_is_left_untouched(db_path: Path) -> None:
     connection.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_pragmas_are_on(storage: Storage, db_path: Path) -> None:
     with storage.session(read_only=True) as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -110,6 +111,7 @@ def test_sqlite_pragmas_are_on(storage: Storage, db_path: Path) -> None:
     connection.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_write_transactions_take_the_lock_up_front(storage: Storage, db_path: Path) -> None:
     """A write session holds the write lock from BEGIN; a read session holds none."""
     other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
@@ -124,3 +126,14 @@ def test_write_transactions_take_the_lock_up_front(storage: Storage, db_path: Pa
                 other.execute("BEGIN IMMEDIATE")
     finally:
         other.close()
+
+
+def test_a_database_without_the_claims_table_gains_it_on_open(storage: Storage) -> None:
+    """``config_claims`` came after schema version 2 was released: opening such a database adds it (same version)."""
+    with storage.session() as session:
+        session.execute(text("DROP TABLE config_claims"))
+    storage.close()
+    with open_storage(storage.url) as again:
+        with again.session(read_only=True) as session:
+            assert "config_claims" in inspect(session.connection()).get_table_names()
+        assert again.schema_version() == SCHEMA_VERSION

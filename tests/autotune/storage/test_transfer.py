@@ -105,8 +105,9 @@ def first(tmp_path: Path) -> Iterator[Storage]:
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[Storage]:
-    with _open(tmp_path, "target.db") as store:
+def target(any_db_url: str) -> Iterator[Storage]:
+    """The database imported into: a SQLite file, or a PostgreSQL database (``backend``)."""
+    with open_storage(any_db_url) as store:
         yield store
 
 
@@ -145,7 +146,7 @@ def test_reimport_adds_nothing_and_counts_duplicates(first: Storage, target: Sto
     before = _sizes(target)
     counts = import_results(target, export_results(first))
     assert counts.to_dict() == {"machines": 0, "workloads": 0, "configs": 0, "measurements": 0,
-                                "skipped_duplicates": 10, "profiles": 0}
+                                "skipped_duplicates": 10, "profiles": 0, "tuning_sessions": 0}
     assert _sizes(target) == before
 
 

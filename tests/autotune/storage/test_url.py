@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -80,16 +82,31 @@ def test_bad_url_raises_storage_error(url: str, expected: str) -> None:
     assert "Traceback" not in str(info.value)
 
 
-def test_missing_driver_names_url_without_password() -> None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pass
-    else:  # pragma: no cover - only where psycopg is installed
-        pytest.skip("psycopg is installed; the missing-driver path cannot be exercised")
-    with pytest.raises(StorageError, match=r"driver for 'postgresql://user:\*\*\*@host/db' is not installed") as info:
-        open_storage("postgresql://user:secret@host/db")
-    assert "secret" not in str(info.value)
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_postgresql_urls_use_psycopg_3(scheme: str) -> None:
+    url = resolve_url(f"{scheme}://user:secret@host:5433/db?sslmode=require")
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password, url.host, url.port, url.database) == ("user", "secret", "host", 5433, "db")
+    assert url.query == {"sslmode": "require"}
+
+
+def test_missing_driver_names_the_extra_and_hides_the_password() -> None:
+    """Without psycopg (here: made unimportable in a fresh interpreter), the error says what to install."""
+    script = (
+        "import sys; sys.modules['psycopg'] = None\n"  # `import psycopg` now raises ImportError
+        "from autotune import StorageError, open_storage\n"
+        "try:\n"
+        "    open_storage('postgresql://user:secret@localhost/db')\n"
+        "except StorageError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    message = done.stdout
+    assert "driver for 'postgresql+psycopg://user:***@localhost/db' is not installed" in message
+    assert "pip install 'autotune[postgres]'" in message
+    assert "secret" not in message
 
 
 def test_directory_is_not_a_database(tmp_path: Path) -> None:
