@@ -82,6 +82,7 @@ class _Plan:
         self.chunks: list[Chunk] = []  # global: index = row in the accumulated stats, start = sim index
         self.n = 0
         self.points = 0  # per scramble, with QMC
+        self._scrambles: list[np.random.SeedSequence] = []  # replicate r's scramble seed, made once per run
 
     def _chunk_size(self, batch: int) -> int:
         return self.config.chunk_size or auto_chunk_size(self.workload, batch)
@@ -102,8 +103,9 @@ class _Plan:
         new = points - self.points
         size = min(self._chunk_size(new * scrambles), new)
         start = 0
-        for r in range(scrambles):
-            scramble = _child(self.root, _SCRAMBLE, r)
+        if not self._scrambles:
+            self._scrambles = [_child(self.root, _SCRAMBLE, r) for r in range(scrambles)]
+        for r, scramble in enumerate(self._scrambles):
             for offset in range(self.points, points, size):
                 i = first + len(local)
                 step = min(size, points - offset)
