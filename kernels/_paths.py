@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,6 +52,29 @@ _STRICT_LOWER = np.tril(np.ones((_SOBOL_BITS, _SOBOL_BITS)), -1)
 _EYE = np.eye(_SOBOL_BITS)
 
 
+def _random_bits(bitgen: np.random.PCG64, n: int) -> np.ndarray:
+    """``Generator(bitgen).integers(2, size=n, dtype=np.uint32)`` (``n`` even), from the raw stream.
+
+    numpy draws each bounded uint32 from one 32-bit output (the low half of a 64-bit draw, then
+    the high half) by Lemire's multiply-shift, which for two values is the output's top bit.
+    Reading the top bits of the raw stream skips the per-call cost of ``integers`` (two calls per
+    scramble); :func:`_raw_bits_match` checks once per process that this numpy agrees, else
+    ``integers`` is used.
+    """
+    if not _raw_bits_match():  # pragma: no cover - a numpy that draws bounded integers otherwise
+        return np.random.Generator(bitgen).integers(2, size=n, dtype=np.uint32)
+    return bitgen.random_raw(n // 2).view(np.uint32) >> np.uint32(31)
+
+
+@lru_cache(maxsize=1)
+def _raw_bits_match() -> bool:
+    n = 2 * 3 * 31 * 30
+    seed = np.random.SeedSequence(12345)
+    expected = np.random.Generator(np.random.PCG64(seed)).integers(2, size=n, dtype=np.uint32)
+    raw = np.random.PCG64(seed).random_raw(n // 2)
+    return sys.byteorder == "little" and np.array_equal(raw.view(np.uint32) >> np.uint32(31), expected)
+
+
 @lru_cache(maxsize=_SCRAMBLE_CACHE)
 def _scrambled_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Scipy's LMS + digital-shift scramble of the Sobol direction numbers for the seed ``key``.
@@ -71,10 +95,10 @@ def _scrambled_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray]
     vbits = unscrambled[0]
     entropy, spawn_key, pool_size = key
     child = np.random.SeedSequence(entropy, spawn_key=(*spawn_key, 0), pool_size=pool_size)
-    rng = np.random.Generator(np.random.PCG64(child))
     bits = _SOBOL_BITS
-    shift = rng.integers(2, size=(dim, bits), dtype=np.uint32) @ _POWERS
-    lower = rng.integers(2, size=(dim, bits, bits), dtype=np.uint32) * _STRICT_LOWER
+    draws = _random_bits(np.random.PCG64(child), dim * bits * (1 + bits))
+    shift = draws[: dim * bits].reshape(dim, bits) @ _POWERS
+    lower = draws[dim * bits :].reshape(dim, bits, bits) * _STRICT_LOWER
     lower += _EYE
     parity = (vbits @ lower.transpose(0, 2, 1)).astype(np.uint32) & 1  # [d, j, p]
     sv = parity @ _TOP_DOWN

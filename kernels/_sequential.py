@@ -34,7 +34,6 @@ batch that would not fit shrinks to the largest size that does (at least
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -115,8 +114,9 @@ class _Plan:
 
     def commit(self, local: Sequence[Chunk]) -> None:
         first, n0 = len(self.chunks), self.n
-        for c in local:
-            self.chunks.append(dataclasses.replace(c, index=first + c.index, start=n0 + c.start))
+        for c in local:  # the constructor, not dataclasses.replace: a tenth of the cost per chunk
+            self.chunks.append(Chunk(first + c.index, n0 + c.start, c.size, c.replicate, c.offset, c.seed,
+                                     c.scramble_seed))
         added = sum(c.size for c in local)
         self.n += added
         if self.config.qmc:

@@ -57,3 +57,13 @@ def test_sobol_uniforms_refuse_a_chunk_past_the_sequence() -> None:
     s = np.random.SeedSequence(0)
     with pytest.raises(ValueError, match="2\\*\\*30 points"):
         sobol_uniforms(Chunk(0, 0, 2, 0, 2**30 - 1, s, s), 1)
+
+
+def test_random_bits_equal_numpys_bounded_integers() -> None:
+    from kernels._paths import _random_bits, _raw_bits_match
+
+    assert _raw_bits_match()  # this numpy: the fast path is the one in use
+    for entropy, n in ((0, 60), (99, 30 * 31 * 4), (2**70, 2)):
+        seed = np.random.SeedSequence(entropy, spawn_key=(1, 2, 0))
+        expected = np.random.Generator(np.random.PCG64(seed)).integers(2, size=n, dtype=np.uint32)
+        assert np.array_equal(_random_bits(np.random.PCG64(seed), n), expected)
