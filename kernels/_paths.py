@@ -21,6 +21,9 @@ _SOBOL_BITS = 30
 # Scrambled direction numbers kept per (scramble seed, dimension): a run's rounds and chunks reuse
 # their replicate's scramble instead of redrawing it; 256 entries of dim x 30 uint32 (30 KB at 252 dims).
 _SCRAMBLE_CACHE = 256
+# Dimensions above this are drawn per chunk and never cached (at scipy's 21,201 dimensions one
+# scramble's matrices take 76 MB; there the simulation, not the scramble, dominates a chunk).
+_CACHED_DIM = 1024
 
 
 def _seed_key(seed: np.random.SeedSequence) -> tuple:
@@ -30,9 +33,14 @@ def _seed_key(seed: np.random.SeedSequence) -> tuple:
     return entropy, tuple(seed.spawn_key), seed.pool_size
 
 
-@lru_cache(maxsize=64)
-def _direction_bits(dim: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The unscrambled direction numbers' bits, most significant first, ``(dim, bits, bits)`` float64."""
+def _direction_bits(dim: int) -> np.ndarray | None:
+    """The unscrambled direction numbers' bits, ``[d, j, m]`` = bit ``bits-1-m`` of ``sv[d, j]``, float32."""
+    if dim <= _CACHED_DIM:
+        return _cached_direction_bits(dim)
+    return _unscrambled_bits(dim)
+
+
+def _unscrambled_bits(dim: int) -> np.ndarray | None:
     try:
         from scipy.stats._sobol import _initialize_v
     except ImportError:  # pragma: no cover - a scipy that moved its private Sobol routines
@@ -41,15 +49,18 @@ def _direction_bits(dim: int) -> tuple[np.ndarray, np.ndarray] | None:
     sv = np.zeros((dim, bits), dtype=np.uint32)
     _initialize_v(sv, dim=dim, bits=bits)
     k = np.arange(bits, dtype=np.uint32)
-    vbits = ((sv[:, :, None] >> k[::-1]) & 1).astype(np.float64)  # [d, j, m]: bit bits-1-m of sv[d, j]
+    vbits = ((sv[:, :, None] >> k[::-1]) & 1).astype(np.float32)
     vbits.flags.writeable = False
-    return vbits, k
+    return vbits
+
+
+_cached_direction_bits = lru_cache(maxsize=16)(_unscrambled_bits)
 
 
 _POWERS = (np.uint32(1) << np.arange(_SOBOL_BITS, dtype=np.uint32)).astype(np.uint32)  # 2^k
 _TOP_DOWN = _POWERS[::-1].copy()  # 2^(bits-1-p)
-_STRICT_LOWER = np.tril(np.ones((_SOBOL_BITS, _SOBOL_BITS)), -1)
-_EYE = np.eye(_SOBOL_BITS)
+_STRICT_LOWER = np.tril(np.ones((_SOBOL_BITS, _SOBOL_BITS), dtype=np.float32), -1)
+_EYE = np.eye(_SOBOL_BITS, dtype=np.float32)
 
 
 def _random_bits(bitgen: np.random.PCG64, n: int) -> np.ndarray:
@@ -75,8 +86,14 @@ def _raw_bits_match() -> bool:
     return sys.byteorder == "little" and np.array_equal(raw.view(np.uint32) >> np.uint32(31), expected)
 
 
-@lru_cache(maxsize=_SCRAMBLE_CACHE)
 def _scrambled_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_draw_directions`, cached for dimensions up to ``_CACHED_DIM``."""
+    if dim <= _CACHED_DIM:
+        return _cached_directions(key, dim)
+    return _draw_directions(key, dim)
+
+
+def _draw_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Scipy's LMS + digital-shift scramble of the Sobol direction numbers for the seed ``key``.
 
     Returns read-only ``(sv, shift)`` equal to those ``qmc.Sobol(d=dim, scramble=True,
@@ -86,13 +103,12 @@ def _scrambled_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray]
     optimiser lookup). Scipy's ``_cscramble`` (a bits^3 loop per dimension) is one batched
     product over GF(2): bit ``p`` (from the top) of the scrambled ``sv[d, j]`` is the parity of
     ``sum_m L[d, p, m] * bit_(bits-1-m)(sv[d, j])`` with ``L`` the lower-triangular matrix, its
-    diagonal set to 1 (float64 sums of at most ``bits`` ones: exact). None if this scipy lacks
+    diagonal set to 1 (float32 sums of at most ``bits`` ones: exact). None if this scipy lacks
     the private routines: the engine is used then.
     """
-    unscrambled = _direction_bits(dim)
-    if unscrambled is None:  # pragma: no cover
+    vbits = _direction_bits(dim)
+    if vbits is None:  # pragma: no cover
         return None
-    vbits = unscrambled[0]
     entropy, spawn_key, pool_size = key
     child = np.random.SeedSequence(entropy, spawn_key=(*spawn_key, 0), pool_size=pool_size)
     bits = _SOBOL_BITS
@@ -105,6 +121,9 @@ def _scrambled_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray]
     sv.flags.writeable = False
     shift.flags.writeable = False
     return sv, shift
+
+
+_cached_directions = lru_cache(maxsize=_SCRAMBLE_CACHE)(_draw_directions)
 
 
 def _sobol_points(sv: np.ndarray, shift: np.ndarray, offset: int, size: int) -> np.ndarray:
