@@ -20,6 +20,7 @@ Families and their true values:
   with the analytic one to ~1e-12 relative).
 
     python -m experiments.coverage [--runs 1000] [--jobs 2] [--families european asian]
+    python -m experiments.coverage --runs 500 --families european --estimators qmc --merge
 
 Writes ``experiments/results/coverage.{json,md}``. The numpy backend, one serial worker;
 BLAS is held to one thread (coverage does not depend on it, and on a loaded machine
@@ -168,6 +169,9 @@ def main() -> None:
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS), choices=list(ESTIMATORS))
     parser.add_argument("--confidences", nargs="+", type=float, default=list(CONFIDENCES))
     parser.add_argument("--jobs", type=int, default=1, help="processes sharing the seeds of each row")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the rows run in the existing coverage.json (same family, estimator and "
+                             "confidence; same --runs), keeping the others")
     args = parser.parse_args()
     fams = families()
     names = args.families or list(fams)
@@ -188,11 +192,28 @@ def main() -> None:
                "cores": len(os.sched_getaffinity(0)), "machine": platform.processor() or platform.machine(),
                "jobs": args.jobs, "backend": "numpy",
                "qmc_scrambles": {k: c.qmc_scrambles for k, c in ESTIMATORS.items() if c.qmc}}
+    if args.merge:
+        summary, rows = merge(summary, rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "coverage.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n")
     text = markdown(summary, rows)
     (RESULTS / "coverage.md").write_text(text)
     print("\n" + text)
+
+
+def merge(summary: dict, rows: list[dict]) -> tuple[dict, list[dict]]:
+    """The existing results with ``rows`` in place of those of the same family, estimator and confidence."""
+    old = json.loads((RESULTS / "coverage.json").read_text())
+    if old["summary"]["runs"] != summary["runs"]:
+        raise SystemExit(f"--merge: coverage.json has {old['summary']['runs']} runs per row, this run "
+                         f"{summary['runs']}; rerun every row instead")
+    key = lambda r: (r["family"], r["estimator"], r["claimed"])  # noqa: E731
+    new = {key(r): r for r in rows}
+    merged = [new.pop(key(r), r) for r in old["rows"]] + list(new.values())
+    rerun = ", ".join(f"{r['family']} {r['estimator']} {r['claimed']:g}" for r in rows)
+    again = {"rows": rerun, "total_s": summary["total_s"], "jobs": summary["jobs"]}
+    merged_summary = {**old["summary"], "rerun": again}
+    return merged_summary, merged
 
 
 def markdown(summary: dict, rows: list[dict]) -> str:
@@ -212,6 +233,9 @@ def markdown(summary: dict, rows: list[dict]) -> str:
                  f"wholly below / above the truth. Scrambles: {scrambles}; Student-t intervals for scramble-based "
                  f"errors (prices, the mean), normal for TVaR. True values: {'; '.join(truths.values())}. numpy "
                  f"backend, {summary['total_s']:.0f} s in all ({summary['jobs']} job(s) on {summary['cores']} cores).")
+    if "rerun" in summary:
+        lines.append(f"Rerun later (`--merge`) with the code of the day: {summary['rerun']['rows']}, "
+                     f"{summary['rerun']['total_s']:.0f} s ({summary['rerun']['jobs']} job(s)).")
     return "\n".join(lines) + "\n"
 
 

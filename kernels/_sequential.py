@@ -34,7 +34,6 @@ batch that would not fit shrinks to the largest size that does (at least
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -82,6 +81,7 @@ class _Plan:
         self.chunks: list[Chunk] = []  # global: index = row in the accumulated stats, start = sim index
         self.n = 0
         self.points = 0  # per scramble, with QMC
+        self._scrambles: list[np.random.SeedSequence] = []  # replicate r's scramble seed, made once per run
 
     def _chunk_size(self, batch: int) -> int:
         return self.config.chunk_size or auto_chunk_size(self.workload, batch)
@@ -102,8 +102,9 @@ class _Plan:
         new = points - self.points
         size = min(self._chunk_size(new * scrambles), new)
         start = 0
-        for r in range(scrambles):
-            scramble = _child(self.root, _SCRAMBLE, r)
+        if not self._scrambles:
+            self._scrambles = [_child(self.root, _SCRAMBLE, r) for r in range(scrambles)]
+        for r, scramble in enumerate(self._scrambles):
             for offset in range(self.points, points, size):
                 i = first + len(local)
                 step = min(size, points - offset)
@@ -113,8 +114,9 @@ class _Plan:
 
     def commit(self, local: Sequence[Chunk]) -> None:
         first, n0 = len(self.chunks), self.n
-        for c in local:
-            self.chunks.append(dataclasses.replace(c, index=first + c.index, start=n0 + c.start))
+        for c in local:  # the constructor, not dataclasses.replace: a tenth of the cost per chunk
+            self.chunks.append(Chunk(first + c.index, n0 + c.start, c.size, c.replicate, c.offset, c.seed,
+                                     c.scramble_seed))
         added = sum(c.size for c in local)
         self.n += added
         if self.config.qmc:

@@ -50,3 +50,29 @@ def test_chunking_inside_a_scramble_does_not_change_the_points(backend: str) -> 
         for name in ("price", "delta", "vega"):
             assert parts[name] == pytest.approx(whole[name], rel=1e-5, abs=1e-9), (cfg.label(), name)
             assert parts.standard_errors[name] == pytest.approx(whole.standard_errors[name], rel=1e-3, abs=1e-9)
+
+
+def test_replicate_sums_fast_path_equals_the_loop() -> None:
+    from kernels._estimators import _replicate_sums
+
+    rows = np.random.default_rng(0).normal(size=(6, 4))
+    loop = lambda groups: np.array([rows[g].sum(axis=0) for g in groups])  # noqa: E731
+    for groups in ([np.array([i]) for i in range(6)],  # one chunk per scramble, in order
+                   [np.array([i]) for i in (3, 0, 5, 1, 4, 2)],  # one per scramble, shuffled
+                   [np.array([0, 3]), np.array([1, 4]), np.array([2, 5])]):  # two rounds
+        assert np.array_equal(_replicate_sums(rows, groups), loop(groups))
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.99])
+def test_a_qmc_run_to_a_target_is_reproducible_and_near_black_scholes(confidence: float) -> None:
+    from kernels import Target
+
+    exact = black_scholes(100.0, 105.0, 1.0, 0.02, 0.3)["price"]
+    cfg = Config(backend="numpy", qmc=True, control_variate=True)
+    target = Target(atol=1e-3, confidence=confidence)
+    a = simulate(OPTION, config=cfg, seed=11, target=target)
+    b = simulate(OPTION, config=cfg, seed=11, target=target)
+    assert a.target_met and a.rounds >= 2
+    assert (a.estimates, a.standard_errors, a.n_sims) == (b.estimates, b.standard_errors, b.n_sims)
+    assert abs(a["price"] - exact) <= 4 * a.standard_errors["price"]
+    assert a.half_widths["price"] <= 1e-3
