@@ -93,7 +93,7 @@ class Plan:
     folds: int
 
 
-FULL = Plan(n_options=20, n_portfolios=3, sizes=(2**12, 2**14), qmc_extra_size=2**16, exec_configs=EXEC_CONFIGS,
+FULL = Plan(n_options=60, n_portfolios=3, sizes=(2**12, 2**14), qmc_extra_size=2**16, exec_configs=EXEC_CONFIGS,
             repeats=3, folds=5)
 QUICK = Plan(n_options=6, n_portfolios=1, sizes=(2**11, 2**13), qmc_extra_size=None,
              exec_configs=QUICK_EXEC_CONFIGS, repeats=2, folds=3)
@@ -297,13 +297,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="fewer workloads, configs and sizes (~1-2 min)")
     parser.add_argument("--storage", default=None, help="results database URL (default: a fresh temporary SQLite file)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the .md and .json")
+    parser.add_argument("--no-collect", action="store_true",
+                        help="evaluate the measurements already in --storage (measure nothing)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     with tempfile.TemporaryDirectory() as tmp:
         url = args.storage or f"sqlite:///{tmp}/target_model_quality.db"
-        started = time.perf_counter()
-        collect(url, plan)
-        print(f"collected in {time.perf_counter() - started:.0f} s", flush=True)
+        if args.no_collect and not args.storage:
+            parser.error("--no-collect needs --storage (a database that already holds the measurements)")
+        if not args.no_collect:
+            started = time.perf_counter()
+            collect(url, plan)
+            print(f"collected in {time.perf_counter() - started:.0f} s", flush=True)
         result = evaluate(url, plan)
     print(report(result, args.out, "_quick" if args.quick else ""))
     return result

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from kernels import AsianOption, Config, EuropeanOption, Target
 from kernels._estimators import tail_levels
@@ -65,6 +66,7 @@ ESTIMATE_CLASSES: tuple[str, ...] = ("price", "geometric_price", "delta", "vega"
 ERROR_FEATURES: tuple[str, ...] = (
     *(f"w_{n}" for n in WORKLOAD_FEATURES if n not in _N_DEPENDENT),
     "o_log_moneyness", "o_sigma", "o_total_vol", "o_log_T", "o_r", "o_q", "o_put",
+    "o_d1", "o_d2", "o_itm_prob", "o_log_bs_price",
     *(f"e_{c}" for c in ESTIMATE_CLASSES),
     "e_log_tail",
     "qmc", "antithetic", "control_variate",
@@ -82,15 +84,28 @@ def _estimate_class(name: str) -> tuple[str | None, float]:
     return (base if base in ESTIMATE_CLASSES else None), level
 
 
+def _option_terms(o: EuropeanOption | AsianOption) -> list[float]:
+    """The option's terms, and Black-Scholes quantities of the European option with those terms
+    (moneyness in standard deviations, the probability of exercise, the relative price): the error of
+    a payoff's estimate follows them (a deep out-of-the-money payoff is mostly zero)."""
+    total = o.sigma * math.sqrt(o.T)
+    moneyness = math.log(o.S0 / o.K)
+    d1 = (moneyness + (o.r - o.q + 0.5 * o.sigma**2) * o.T) / total
+    d2 = d1 - total
+    sign = -1.0 if o.kind == "put" else 1.0
+    forward, strike = o.S0 * math.exp(-o.q * o.T), o.K * math.exp(-o.r * o.T)
+    price = sign * (forward * float(ndtr(sign * d1)) - strike * float(ndtr(sign * d2)))
+    return [moneyness, o.sigma, total, math.log(o.T), o.r, o.q, float(o.kind == "put"), d1, d2,
+            float(ndtr(sign * d2)), math.log(max(price / o.S0, 1e-12))]
+
+
 def _workload_part(workload: Any) -> np.ndarray:
     vector = workload_features(workload, 2).vector()
     row = [vector[n] for n in WORKLOAD_FEATURES if n not in _N_DEPENDENT]
     if isinstance(workload, EuropeanOption | AsianOption):
-        total = workload.sigma * math.sqrt(workload.T)
-        row += [math.log(workload.S0 / workload.K), workload.sigma, total, math.log(workload.T), workload.r,
-                workload.q, float(workload.kind == "put")]
+        row += _option_terms(workload)
     else:
-        row += [math.nan] * 7
+        row += [math.nan] * 11
     return np.array(row, dtype=np.float64)
 
 
