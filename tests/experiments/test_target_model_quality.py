@@ -40,3 +40,22 @@ def test_quick_run_writes_a_table_of_fractions_of_oracle(tmp_path) -> None:
     written = json.loads((tmp_path / "target_model_quality_quick.json").read_text())
     assert written["fraction_of_oracle"].keys() == set(tmq.METHODS)
     assert "| model |" in (tmp_path / "target_model_quality_quick.md").read_text()
+
+
+def test_validate_runs_each_pick_to_the_target_and_scores_against_the_fastest() -> None:
+    from autotune import workload_features
+    from kernels import Config
+
+    workload = EuropeanOption(100.0, 100.0, 1.0, 0.03, 0.2)
+    target = Target(rtol=1e-2)
+    picks = {"oracle": Config(control_variate=True), "model": Config(control_variate=True), "default": Config(),
+             "always QMC": Config(qmc=True), "always pseudo-random (fastest execution)": Config(precision="float32")}
+    row = {"workload": "w", "target": target.label(), "spec": workload_features(workload, 2).spec,
+           "target_dict": target.to_dict(), "configs": {m: c.to_dict() for m, c in picks.items()},
+           "true_s": {**dict.fromkeys(picks, 0.01), "default": 100.0}, "default": 0.25}
+    v = tmq.validate({"rows": [row]}, rounds=1)
+    group = v["groups"][0]
+    assert max(group["ratios"].values()) == pytest.approx(1.0)  # the fastest run scores 1
+    assert all(0 < r <= 1 for r in group["ratios"].values())
+    assert group["ratios"]["default"] == 0.25 and not group["measured"]["default"]  # too slow: stored ratio kept
+    assert v["not_run"]["default"] == 1 and v["not_run"]["model"] == 0
