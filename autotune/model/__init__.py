@@ -26,6 +26,13 @@ from ._errors import (
     sims_for_target,
     spec_digest,
 )
+from ._errors_store import (
+    ERROR_PAYLOAD_FORMAT,
+    ERROR_SCHEMA_VERSION,
+    load_error_model,
+    save_error_model,
+    train_error_model,
+)
 from ._flat import FlatForest
 from ._persist import PAYLOAD_FORMAT, load_model, load_predictor, save_model, train
 from ._predictor import Choice, ForestPredictor
@@ -49,6 +56,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CONFIG_FEATURES",
     "ERROR_FEATURES",
+    "ERROR_PAYLOAD_FORMAT",
+    "ERROR_SCHEMA_VERSION",
     "ESTIMATE_CLASSES",
     "FEATURE_SCHEMA_VERSION",
     "GROUP_BY",
@@ -74,11 +83,14 @@ __all__ = [
     "error_training_set",
     "evaluate",
     "feature_names",
+    "load_error_model",
     "load_model",
     "load_predictor",
+    "save_error_model",
     "save_model",
     "sims_for_target",
     "spec_digest",
     "train",
+    "train_error_model",
     "training_set",
 ]

@@ -161,3 +161,33 @@ def test_bad_input_is_named(error_model: ErrorForest, law_store: Storage, tmp_pa
         ErrorForest().sims_needed(HELD, PLAIN, Target(atol=0.1))
     with open_storage(f"sqlite:///{tmp_path}/empty.db") as empty, pytest.raises(TrainingDataError):
         error_training_set(empty)
+
+
+def test_a_saved_error_model_loads_with_the_same_predictions(law_store: Storage, tmp_path) -> None:
+    from autotune.model import load_error_model, save_error_model, train_error_model
+
+    assert load_error_model(law_store, "missing") is None
+    trained = train_error_model(law_store, name="errors-test", n_estimators=10)
+    loaded = load_error_model(law_store, "errors-test")
+    assert loaded is not None and loaded.model_id_ == trained.model_id_
+    for config in (PLAIN, QMC):
+        assert loaded.law(HELD, "price", config) == trained.law(HELD, "price", config)
+        assert loaded.sims_needed(HELD, config, Target(rtol=1e-3)) == trained.sims_needed(HELD, config,
+                                                                                         Target(rtol=1e-3))
+    with pytest.raises(ValueError, match="model"):
+        save_error_model(law_store, object())
+
+
+def test_a_stored_payload_that_is_not_an_error_model_is_refused_by_name(law_store: Storage) -> None:
+    from autotune import ModelSchemaError
+    from autotune.model import ERROR_SCHEMA_VERSION, load_error_model
+
+    for payload in (b"not a zip", b"PK\x05\x06" + bytes(18)):
+        law_store.add_model("errors-bad", feature_schema_version=ERROR_SCHEMA_VERSION, n_rows=1, rows_hash="x",
+                            payload=payload)
+        with pytest.raises(ModelSchemaError, match="errors-bad"):
+            load_error_model(law_store, "errors-bad")
+    law_store.add_model("errors-old", feature_schema_version=ERROR_SCHEMA_VERSION + 1, n_rows=1, rows_hash="x",
+                        payload=b"")
+    with pytest.raises(ModelSchemaError, match="layout version"):
+        load_error_model(law_store, "errors-old")
