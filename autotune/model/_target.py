@@ -82,9 +82,12 @@ def choose_for_target(time_model: ForestPredictor, error_model: ErrorForest, mac
     if bad is not None:
         raise ValueError(f"candidates must be Monte Carlo kernels.Config objects (method='mc'), got {bad!r}")
     by_n: dict[int, list[Config]] = {}
+    needs: dict[tuple[bool, bool, bool, int], int] = {}  # the error depends on the estimator alone
     for c in candidates:
-        n = error_model.sims_needed(workload, c, target, values=values)
-        by_n.setdefault(n, []).append(c)
+        key = (c.qmc, c.antithetic, c.control_variate, c.qmc_scrambles if c.qmc else 0)
+        if key not in needs:
+            needs[key] = error_model.sims_needed(workload, c, target, values=values)
+        by_n.setdefault(needs[key], []).append(c)
     ranked: list[tuple[Config, int, float]] = []
     for n, configs in by_n.items():
         priced = min(n, max_priced_sims)

@@ -191,3 +191,22 @@ def test_a_stored_payload_that_is_not_an_error_model_is_refused_by_name(law_stor
                         payload=b"")
     with pytest.raises(ModelSchemaError, match="layout version"):
         load_error_model(law_store, "errors-old")
+
+
+def test_tuned_simulate_to_a_target_takes_the_model_tier_when_both_models_are_stored(tmp_path) -> None:
+    import autotune
+    from autotune.model import train, train_error_model
+
+    url = f"sqlite:///{tmp_path}/tier.db"
+    with open_storage(url) as store:
+        _fill(store)
+        train(store, n_estimators=10)
+        before = autotune.tuned_simulate(HELD, target=Target(atol=0.01), storage=url, seed=1, record=False)
+        train_error_model(store, n_estimators=10)
+    assert before.decision.source == "pilot"  # a time model alone: the pilots choose the estimator
+    autotune.api._runtime.reset()  # a fresh process: the stored error model is read on first use
+    result = autotune.tuned_simulate(HELD, target=Target(atol=0.01), storage=url, seed=1, record=False)
+    d = result.decision
+    assert d.source == "model" and result.target_met
+    assert d.predicted_sims is not None and d.predicted_sims >= 2 and d.predicted_s > 0
+    assert d.config.qmc  # the stored laws make QMC the fastest to ±0.01 here (see the choice test above)
