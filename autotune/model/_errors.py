@@ -377,7 +377,8 @@ class ErrorForest:
         relative tolerance (else predicted by the value forest).
 
         Raises:
-            ValueError: ``target`` is not a Target or names estimates ``workload`` lacks.
+            ValueError: ``target`` is not a Target or names estimates ``workload`` lacks, or its tolerance
+                is not positive for an estimate (a relative one on a value of 0).
         """
         if not isinstance(target, Target):
             raise ValueError(f"target must be a kernels.Target, got {type(target).__name__}")
