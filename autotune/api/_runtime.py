@@ -82,6 +82,7 @@ class WorkloadState:
     target_cache: dict[Any, CacheEntry | None] = field(default_factory=dict)
     pilots: dict[Any, Any] = field(default_factory=dict)  # target -> accuracy.pilot_choice(...)
     fft_missed: dict[Any, str] = field(default_factory=dict)  # target -> why the FFT try did not reach it
+    target_models: dict[Any, Any] = field(default_factory=dict)  # target -> model.choose_for_target(...)
     # Reproducible mode, per pinned reference: the cache tier's in-class choice, and the model's candidates.
     reproducible_cache: dict[Any, Any] = field(default_factory=dict)
     reproducible_candidates: dict[Any, list[Config]] = field(default_factory=dict)
@@ -101,6 +102,9 @@ class Runtime:
     model_n_rows: int = 0
     model_checked_at: float = -1e9
     failed_model_id: int | None = None
+    error_model: Any = None
+    error_model_id: int | None = None
+    error_model_checked_at: float = -1e9
     results: ResultsLog | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     recorder: Recorder | None = None
@@ -200,6 +204,26 @@ class Runtime:
             if row is not None:  # not retried by this process: a bad row stays bad
                 self.failed_model_id = row.id
         return self.model
+
+    def current_error_model(self) -> Any:
+        """The latest stored learned error model (``"errors"``, checked at most every
+        ``MODEL_CHECK_INTERVAL_S``), or None."""
+        now = time.monotonic()
+        if now - self.error_model_checked_at < MODEL_CHECK_INTERVAL_S or self.open() is None:
+            return self.error_model
+        self.error_model_checked_at = now
+        from ..model import load_error_model  # numpy alone
+
+        try:
+            row = self.store.latest_model("errors")
+            if row is None:
+                self.error_model, self.error_model_id = None, None
+            elif row.id != self.error_model_id:
+                self.error_model, self.error_model_id = load_error_model(self.store), row.id
+        except Exception as exc:  # a corrupt or mismatched model means no model tier
+            log.warning("autotune: cannot use the stored error model (%s); using the pilots", exc)
+            self.error_model = None
+        return self.error_model
 
     def results_log(self) -> ResultsLog | None:
         """The writer of this process's online measurements (None when the store cannot be used)."""

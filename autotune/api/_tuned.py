@@ -10,6 +10,7 @@ import statistics
 import time
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from ..measure import Measurement
 from ..space import check_reference, reproducible_with, search_space
 from ..storage import check_workload_name
 from ._runtime import CacheEntry, Runtime, WorkloadState, runtime
+
+if TYPE_CHECKING:
+    from ..model import TargetChoice
 
 __all__ = ["POLICIES", "Decision", "TunedResult", "predict_config", "tuned_simulate"]
 
@@ -277,6 +281,9 @@ def tuned_simulate(
             ``tune(workload, target=...)`` session for the same target on this machine), then
             ``"fft"`` for a portfolio (the FFT method, tried first within ``fft_try_points`` grid
             points: milliseconds when it reaches the target, a bounded try when it cannot), then
+            ``"model"`` (when the store holds a time model and a learned error model,
+            ``autotune.model.train_error_model``: the least predicted time to the target over every
+            estimator x execution config, without running anything), then
             ``"pilot"`` (quick pilots of each estimator pick the one with the least predicted time;
             the model, if any, picks its execution config), then ``"default"``.
         storage: SQLAlchemy URL of the results database (default: ``AUTOTUNE_STORAGE``, then
@@ -484,6 +491,9 @@ def _decide_target(rt: Runtime, state: WorkloadState, workload: Workload, target
         if target in state.fft_missed:
             notes.append(f"fft: {state.fft_missed[target]}")
     if policy in ("auto", "exploit", "model"):
+        choice = _model_for_target(rt, state, workload, target, notes)
+        if choice is not None:
+            return "model", choice.config, choice.predicted_s, float(choice.n_sims), "; ".join(notes) or None
         if target not in state.pilots:  # once per workload and target in this process
             state.pilots[target] = pilot_choice(workload, target)
         estimator, sims, predicted = state.pilots[target]
@@ -496,6 +506,30 @@ def _decide_target(rt: Runtime, state: WorkloadState, workload: Workload, target
             config = estimator.apply(model.choose(rt.fingerprint(), workload, n, candidates).config)
         return "pilot", config, predicted[estimator], sims, "; ".join(notes) or None
     return "default", Config(), None, None, "; ".join(notes) or None
+
+
+def _model_for_target(rt: Runtime, state: WorkloadState, workload: Workload, target: Target,
+                      notes: list[str]) -> TargetChoice | None:
+    """The time forest and the learned error model's pick for ``target`` (once per workload and target in
+    this process), or None when either model is missing or the choice fails (noted)."""
+    if target in state.target_models:
+        return state.target_models[target]
+    choice = None
+    model = rt.current_model() if rt.open() is not None else None
+    errors = rt.current_error_model() if model is not None else None
+    if errors is not None:
+        from ..accuracy import estimators_for
+        from ..model import choose_for_target
+
+        try:
+            configs = search_space(workload, TARGET_KEY_SIMS, qmc=(False,),
+                                   cores=rt.fingerprint().usable_cores).enumerate()
+            candidates = [est.apply(c) for c in configs for est in estimators_for(workload)]
+            choice = choose_for_target(model, errors, rt.fingerprint().vector(), workload, target, candidates)
+        except Exception as exc:  # the pilots decide instead
+            notes.append(f"model: {type(exc).__name__}: {exc}")
+    state.target_models[target] = choice
+    return choice
 
 
 def fft_try_points(portfolio: Portfolio) -> int:

@@ -15,9 +15,28 @@ from typing import Any
 
 from ._data import TrainingDataError, TrainingSet, training_set
 from ._encoding import CONFIG_FEATURES, FEATURE_SCHEMA_VERSION, encode_config, encode_configs, feature_names
+from ._errors import (
+    ERROR_FEATURES,
+    ESTIMATE_CLASSES,
+    N_REF,
+    ErrorForest,
+    ErrorTrainingSet,
+    error_features,
+    error_training_set,
+    sims_for_target,
+    spec_digest,
+)
+from ._errors_store import (
+    ERROR_PAYLOAD_FORMAT,
+    ERROR_SCHEMA_VERSION,
+    load_error_model,
+    save_error_model,
+    train_error_model,
+)
 from ._flat import FlatForest
 from ._persist import PAYLOAD_FORMAT, load_model, load_predictor, save_model, train
 from ._predictor import Choice, ForestPredictor
+from ._target import TargetChoice, choose_for_target
 
 _LAZY = {"ConfigTimeModel": "_forest", **dict.fromkeys(
     ("GROUP_BY", "METHODS", "EvaluationReport", "GroupOutcome", "MethodScore", "evaluate"), "_evaluate")}
@@ -36,26 +55,42 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CONFIG_FEATURES",
+    "ERROR_FEATURES",
+    "ERROR_PAYLOAD_FORMAT",
+    "ERROR_SCHEMA_VERSION",
+    "ESTIMATE_CLASSES",
     "FEATURE_SCHEMA_VERSION",
     "GROUP_BY",
     "METHODS",
+    "N_REF",
     "PAYLOAD_FORMAT",
     "Choice",
     "ConfigTimeModel",
+    "ErrorForest",
+    "ErrorTrainingSet",
     "EvaluationReport",
     "FlatForest",
     "ForestPredictor",
     "GroupOutcome",
     "MethodScore",
+    "TargetChoice",
     "TrainingDataError",
     "TrainingSet",
+    "choose_for_target",
     "encode_config",
     "encode_configs",
+    "error_features",
+    "error_training_set",
     "evaluate",
     "feature_names",
+    "load_error_model",
     "load_model",
     "load_predictor",
+    "save_error_model",
     "save_model",
+    "sims_for_target",
+    "spec_digest",
     "train",
+    "train_error_model",
     "training_set",
 ]
