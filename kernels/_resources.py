@@ -67,9 +67,7 @@ def memory_parts(workload: Workload, n_sims: int, config: Config) -> MemoryEstim
     in_flight = 1 if config.executor == "serial" else config.workers
     if config.executor == "dask":  # the chunks run in the cluster's workers, whose memory Dask manages
         in_flight = 0
-    # numpy values a European chunk a block at a time (the other backends hold less than bytes_per_sim)
-    numpy_european = isinstance(workload, EuropeanOption) and config.backend == "numpy"
-    held = min(chunk, EUROPEAN_BLOCK) if numpy_european else chunk
+    held = min(chunk, EUROPEAN_BLOCK) if isinstance(workload, EuropeanOption) else chunk  # values a block at a time
     working = in_flight * held * bytes_per_sim(workload, itemsize) * (2 if config.antithetic else 1)
     # Process (and Dask) workers without shared memory pickle their parts back: a second copy of the results.
     copies = 2 if config.executor in ("processes", "dask") and not config.shared_memory else 1

@@ -9,10 +9,9 @@ the per-path float type ``dt`` (``np.float32`` or ``np.float64``), which picks
 the specialization. Per-path arithmetic is in ``dt``; every sum is float64.
 
 Per-path arithmetic mirrors :mod:`kernels.backends.numpy_backend` operation for
-operation (the same constants cast to ``dt``, the same order of operations; the
-European's ``exp`` is numpy's, taken on the host between two kernels). The European
-kernel lets the compiler reorder its running sums, so on the same (quasi-random)
-normals the two backends agree to about 1e-13 relative, not to the bit.
+operation (the same constants cast to ``dt``, the same order of operations). The
+European kernel lets the compiler reorder its running sums, so on the same
+(quasi-random) normals the two backends agree to about 1e-13 relative, not to the bit.
 
 Keep this module self-contained: numba invalidates a cached kernel only when
 the file that defines it changes.
@@ -45,31 +44,20 @@ def _normal(rng, dt):  # pragma: no cover - compiled
     return dt(rng.standard_normal())
 
 
-@_jit
-def european_exponents(rng, z, a, a2, draw, c, dt):  # pragma: no cover - compiled
-    """The exponents of ``S_T``: ``a = drift + vol * z`` (and ``a2`` for the mirrored ``-z``).
-
-    With ``draw``, ``z`` is first filled with normals from ``rng``; otherwise it holds the
-    chunk's (quasi-random) normals. ``a2`` is empty without antithetic pairs. The host then
-    takes ``exp`` of both with numpy, whose vectorised ``exp`` is 4x numba's scalar one.
-    """
-    if draw:
-        for i in range(z.shape[0]):
-            z[i] = _normal(rng, dt)
-    for i in range(z.shape[0]):
-        a[i] = c[EU_DRIFT] + c[EU_VOL] * z[i]
-    for i in range(a2.shape[0]):
-        a2[i] = c[EU_DRIFT] + c[EU_VOL] * (-z[i])
+# Paths per block of the European kernel: its normals are drawn into a block first, so that the
+# second loop, free of the generator's branches, keeps every path's values in registers.
+EU_BLOCK = 1024
 
 
 @_jit
-def _european_path(st, zi, is_call, c):  # pragma: no cover - compiled
+def _european_path(zi, is_call, c):  # pragma: no cover - compiled
     """One path's discounted payoff, pathwise delta and vega, and control (discounted ``S_T``), as float64.
 
-    ``st = exp(a) * S0`` from :func:`european_exponents`. The arithmetic is in the type of ``zi`` and
-    ``c``, as in ``numpy_backend._european_values``; out of the money, payoff, delta and vega are
-    exactly zero. Selects rather than branches, so that :func:`european_stats`'s loop has no jumps.
+    The arithmetic is in the type of ``zi`` and ``c``, as in ``numpy_backend._european_values``; out of the
+    money, payoff, delta and vega are exactly zero. Selects rather than branches, so that the
+    block loop of :func:`european_stats` has no data-dependent jumps.
     """
+    st = np.exp(c[EU_DRIFT] + c[EU_VOL] * zi) * c[EU_S0]
     k = c[EU_K]
     disc = c[EU_DISC]
     ctrl = np.float64(st * c[EU_CONTROL])
@@ -82,36 +70,49 @@ def _european_path(st, zi, is_call, c):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
-def european_stats(z, e, e2, is_call, antithetic, c, out):  # pragma: no cover - compiled
-    """Fill ``out`` with the European row (``EUROPEAN_COLUMNS``) of the paths of normals ``z``.
+def european_stats(rng, z, n, is_call, antithetic, c, dt, out):  # pragma: no cover - compiled
+    """Fill ``out`` with the European row (``EUROPEAN_COLUMNS``) of ``n`` samples.
 
-    ``e = exp(a)`` and ``e2 = exp(a2)`` of :func:`european_exponents`; ``c`` the constants at
-    ``EU_*`` in the paths' type. With ``antithetic`` a sample is the float64 average of the values
-    of the paths from ``z`` and ``-z``.
+    ``z`` holds the samples' normals (QMC) or is empty (draw from ``rng``); ``c`` the
+    constants at ``EU_*`` in ``dt``. With ``antithetic`` a sample is the float64
+    average of the values of the paths from ``z`` and ``-z``.
 
-    The loop has no tests, and the compiler may reorder it (``fastmath`` reassociation, for the
-    nine running sums only: the per-path values are computed exactly as written). The sums'
-    rounding therefore differs from a sequential loop's in the last bits, but is fixed for a
-    given chunk: results stay bit-identical across executors and worker counts.
+    Pseudo-random normals are drawn ``EU_BLOCK`` at a time into a buffer, then the
+    block's paths are valued in a loop without tests that the compiler may reorder
+    (``fastmath`` reassociation, for the nine running sums only: the per-path values are
+    computed exactly as written). The sums' rounding therefore differs from a sequential loop's
+    in the last bits, but is fixed for a given chunk: results stay bit-identical
+    across executors and worker counts.
     """
+    draw = z.shape[0] == 0
+    buf = np.empty(EU_BLOCK if draw else 0, dtype=dt)
+    first = np.empty((4, EU_BLOCK if antithetic else 0))  # the block's unmirrored values, with antithetic
     sp = sp2 = sd = sd2 = sv = sv2 = sc = sc2 = spc = 0.0
-    s0 = c[EU_S0]
-    if antithetic:  # two loops: a test inside the loop would keep it from being reordered
-        for i in range(z.shape[0]):
-            pay, delta, vega, ctrl = _european_path(e[i] * s0, z[i], is_call, c)
-            pay2, delta2, vega2, ctrl2 = _european_path(e2[i] * s0, -z[i], is_call, c)
-            pay = 0.5 * (pay + pay2)
-            delta = 0.5 * (delta + delta2)
-            vega = 0.5 * (vega + vega2)
-            ctrl = 0.5 * (ctrl + ctrl2)
-            sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
-            sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
-    else:
-        for i in range(z.shape[0]):
-            pay, delta, vega, ctrl = _european_path(e[i] * s0, z[i], is_call, c)
-            sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
-            sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
-    out[0] = z.shape[0]
+    for b in range(0, n, EU_BLOCK):
+        m = min(EU_BLOCK, n - b)
+        if draw:
+            for j in range(m):
+                buf[j] = _normal(rng, dt)
+            block = buf[:m]
+        else:
+            block = z[b : b + m]
+        if antithetic:  # the mirrored paths in a loop of their own: one loop with both is not reordered
+            for j in range(m):
+                first[0, j], first[1, j], first[2, j], first[3, j] = _european_path(block[j], is_call, c)
+            for j in range(m):
+                pay, delta, vega, ctrl = _european_path(-block[j], is_call, c)
+                pay = 0.5 * (first[0, j] + pay)
+                delta = 0.5 * (first[1, j] + delta)
+                vega = 0.5 * (first[2, j] + vega)
+                ctrl = 0.5 * (first[3, j] + ctrl)
+                sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
+                sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
+        else:
+            for j in range(m):
+                pay, delta, vega, ctrl = _european_path(block[j], is_call, c)
+                sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
+                sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
+    out[0] = n
     out[1] = sp
     out[2] = sp2
     out[3] = sd

@@ -32,24 +32,6 @@ from ._base import Backend, float_dtype
 
 # Simulations in the chunk that prepare() runs to compile or load the kernels.
 _WARMUP_SIMS = 4
-# Elements of each per-thread scratch array kept between chunks (2 MiB in float64). Fresh arrays of
-# a chunk's size come from the kernel zeroed page by page: at 65,536 paths the page faults cost
-# as much as the chunk's exp. Larger chunks get fresh arrays, which are freed after the chunk.
-_SCRATCH_MAX = 2**18
-_SCRATCH = threading.local()
-
-
-def _scratch(size: int, dtype: type, count: int) -> list[np.ndarray]:
-    """``count`` float arrays of ``size`` for this thread's chunk: kept ones when small enough."""
-    if size > _SCRATCH_MAX:
-        return [np.empty(size, dtype=dtype) for _ in range(count)]
-    key = np.dtype(dtype).name
-    kept = getattr(_SCRATCH, key, None)
-    if kept is None or kept[0].shape[0] < size or len(kept) < count:
-        length = min(_SCRATCH_MAX, 1 << max(size - 1, 1).bit_length())
-        kept = [np.empty(length, dtype=dtype) for _ in range(max(count, 3))]
-        setattr(_SCRATCH, key, kept)
-    return [k[:size] for k in kept[:count]]
 
 
 def _qmc_normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
@@ -71,16 +53,9 @@ def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, 
     consts[nk.EU_SQRT_T] = sqrt_t
     consts[nk.EU_SIGMA_T] = opt.sigma * opt.T
     consts[nk.EU_CONTROL] = disc
-    draw = chunk.replicate < 0
-    z, a, a2 = _scratch(chunk.size, dtype, 3)
-    if not draw:
-        z = _qmc_normals(chunk, 1, dtype).ravel()
-    if not antithetic:
-        a2 = a2[:0]
-    nk.european_exponents(np.random.default_rng(chunk.seed), z, a, a2, draw, consts, dtype)
-    np.exp(a, out=a)  # numpy's vectorised exp: 4x numba's scalar one
-    np.exp(a2, out=a2)
-    nk.european_stats(z, a, a2, opt.is_call, antithetic, consts, out)
+    z = _qmc_normals(chunk, 1, dtype).ravel() if chunk.replicate >= 0 else np.empty(0, dtype=dtype)
+    rng = np.random.default_rng(chunk.seed)
+    nk.european_stats(rng, z, chunk.size, opt.is_call, antithetic, consts, dtype, out)
 
 
 @lru_cache(maxsize=64)
