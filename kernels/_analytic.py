@@ -27,9 +27,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scipy import special
-
 from ._distributions import Exponential, Gamma, Lognormal, Pareto, Severity, Weibull
+from ._lazy import special
 from ._validation import check_choice, check_int, check_real
 from ._workloads import AsianOption, EuropeanOption, PolicyGroup, Portfolio
 

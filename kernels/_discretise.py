@@ -28,9 +28,9 @@ import functools
 import math
 
 import numpy as np
-from scipy import special
 
 from ._distributions import Exponential, Gamma, Lognormal, Pareto, Severity, Weibull
+from ._lazy import special
 from ._validation import check_choice
 
 __all__ = ["DISCRETISATIONS", "discretise_layer"]

@@ -53,12 +53,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.fft
 
 from ._analytic import compound_moments
 from ._config import FFT_BACKENDS
 from ._discretise import DISCRETISATIONS, discretise_layer
 from ._estimators import estimate_names, vector_dot
+from ._lazy import fft
 from ._resources import memory_limit
 from ._results import Grid, SimulationResult, Timing
 from ._target import Target, TargetNotMetWarning
@@ -149,7 +149,7 @@ def _backend(name: str) -> tuple[Any, Callable[..., Any], Callable[..., Any]]:
         return jnp, jnp.fft.rfft, jnp.fft.irfft
 
 
-    return np, scipy.fft.rfft, scipy.fft.irfft
+    return np, fft.rfft, fft.irfft
 
 
 def _apply_aggregate_terms(pmf: np.ndarray, step: float, terms: PolicyTerms) -> np.ndarray:

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scipy.special import ndtri
-
 from ._estimators import estimate_names
+from ._lazy import special
 from ._validation import check_real
 from ._workloads import Workload
 
@@ -128,7 +127,7 @@ def interval_quantile(confidence: float, dof: int | None) -> float:
     """The two-sided ``confidence`` quantile: normal when ``dof`` is None, else Student-t with ``dof``."""
     p = 0.5 + confidence / 2
     if dof is None:
-        return float(ndtri(p))
+        return float(special.ndtri(p))
     from scipy.stats import t as student_t  # imported on first use: scipy.stats takes about a second
 
     return float(student_t.ppf(p, dof))

@@ -8,42 +8,32 @@ baselines, holding out whole workloads and machines.
 
 Deciding needs numpy alone: :func:`load_predictor` gives a :class:`ForestPredictor` with the same
 predictions. The names that need scikit-learn (``ConfigTimeModel``, ``evaluate`` and its report
-types) are imported on first use, so ``import autotune.model`` does not import it.
+types) are imported on first use, so ``import autotune.model`` does not import it; so are the
+learned error model's (``ErrorForest``, ``choose_for_target``...), which only runs to a target use.
 """
 
 from typing import Any
 
 from ._data import TrainingDataError, TrainingSet, training_set
 from ._encoding import CONFIG_FEATURES, FEATURE_SCHEMA_VERSION, encode_config, encode_configs, feature_names
-from ._errors import (
-    ERROR_FEATURES,
-    ESTIMATE_CLASSES,
-    N_REF,
-    ErrorForest,
-    ErrorTrainingSet,
-    error_features,
-    error_training_set,
-    sims_for_target,
-    spec_digest,
-)
-from ._errors_store import (
-    ERROR_PAYLOAD_FORMAT,
-    ERROR_SCHEMA_VERSION,
-    load_error_model,
-    save_error_model,
-    train_error_model,
-)
 from ._flat import FlatForest
 from ._persist import PAYLOAD_FORMAT, load_model, load_predictor, save_model, train
 from ._predictor import Choice, ForestPredictor
-from ._target import TargetChoice, choose_for_target
 
-_LAZY = {"ConfigTimeModel": "_forest", **dict.fromkeys(
-    ("GROUP_BY", "METHODS", "EvaluationReport", "GroupOutcome", "MethodScore", "evaluate"), "_evaluate")}
+_LAZY = {
+    "ConfigTimeModel": "_forest",
+    **dict.fromkeys(("GROUP_BY", "METHODS", "EvaluationReport", "GroupOutcome", "MethodScore", "evaluate"),
+                    "_evaluate"),
+    **dict.fromkeys(("ERROR_FEATURES", "ESTIMATE_CLASSES", "N_REF", "ErrorForest", "ErrorTrainingSet",
+                     "error_features", "error_training_set", "sims_for_target", "spec_digest"), "_errors"),
+    **dict.fromkeys(("ERROR_PAYLOAD_FORMAT", "ERROR_SCHEMA_VERSION", "load_error_model", "save_error_model",
+                     "train_error_model"), "_errors_store"),
+    **dict.fromkeys(("TargetChoice", "choose_for_target"), "_target"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The scikit-learn-backed names, imported on first use."""
+    """The names that need scikit-learn, and the error model's (the target tiers'), imported on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

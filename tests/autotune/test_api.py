@@ -216,10 +216,12 @@ def test_many_processes_record_into_one_sqlite_file(db_url: str) -> None:
 
 
 def test_import_is_lazy_and_every_public_name_resolves() -> None:
-    """``import autotune`` loads neither Optuna, SQLAlchemy nor the tuner; each name loads on first use."""
+    """``import autotune`` loads neither Optuna, SQLAlchemy, scipy's special/fft/stats, numba, JAX, Dask nor the
+    tuner; each name loads on first use."""
     code = (
         "import sys, autotune\n"
-        "heavy = ('optuna', 'sqlalchemy', 'sklearn', 'autotune.tuner', 'autotune.storage', 'autotune.api')\n"
+        "heavy = ('optuna', 'sqlalchemy', 'sklearn', 'autotune.tuner', 'autotune.storage', 'autotune.api',\n"
+        "         'scipy.special', 'scipy.fft', 'scipy.stats', 'numba', 'jax', 'distributed')\n"
         "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]\n"
         "missing = [n for n in autotune.__all__ if getattr(autotune, n, None) is None]\n"
         "assert not missing, missing\n"
