@@ -21,17 +21,15 @@ import numpy as np
 from .._errors import ModelSchemaError
 from ..storage import Storage
 from ._errors import _VALUE_COLUMNS, ERROR_FEATURES, ErrorForest, error_training_set
-from ._flat import MAX_FEATURES, MAX_NODES, MAX_TREES, FlatForest
+from ._flat import FlatForest
 from ._persist import (
     _ARRAYS,
-    _FLOAT_DTYPES,
-    _INT_DTYPES,
     _MAX_UNCOMPRESSED,
-    _NODE_ARRAYS,
     _RATIO_SLACK,
     MAX_COMPRESSION_RATIO,
     MAX_META_BYTES,
     _PayloadError,
+    _read_forests,
     _read_npy,
     _versions,
 )
@@ -97,16 +95,7 @@ def _decode_checked(payload: bytes) -> tuple[dict[str, Any], dict[str, FlatFores
             raise _PayloadError(f"bad forest list {listed!r}")
         if set(members) != {"meta.npy"} | {f"{f}_{a}.npy" for f in listed for a in _ARRAYS}:
             raise _PayloadError("members missing or not listed in meta")
-        bounds = {"statistics": MAX_FEATURES, "roots": MAX_TREES} | dict.fromkeys(_NODE_ARRAYS, MAX_NODES)
-        forests: dict[str, FlatForest | None] = dict.fromkeys(_FORESTS)
-        for name in listed:
-            arrays = {a: _read_npy(archive, members[f"{name}_{a}.npy"],
-                                   _FLOAT_DTYPES if a in ("statistics", "threshold", "value") else _INT_DTYPES,
-                                   bounds[a]) for a in _ARRAYS}
-            try:
-                forests[name] = FlatForest.from_arrays(arrays)
-            except ValueError as exc:
-                raise _PayloadError(f"{name} forest: {exc}") from None
+        forests = _read_forests(archive, members, listed, _FORESTS)
     return meta, forests
 
 

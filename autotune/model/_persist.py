@@ -32,6 +32,7 @@ import logging
 import platform
 import struct
 import zipfile
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -221,17 +222,24 @@ def _decode_checked(payload: bytes) -> tuple[dict[str, Any], dict[str, FlatFores
         expected = {"meta.npy"} | {f"{f}_{a}.npy" for f in names for a in _ARRAYS}
         if set(members) != expected:
             raise _PayloadError(f"members {sorted(set(members) ^ expected)} missing or not listed in meta")
-        bounds = {"statistics": MAX_FEATURES, "roots": MAX_TREES} | dict.fromkeys(_NODE_ARRAYS, MAX_NODES)
-        forests: dict[str, FlatForest | None] = dict.fromkeys(_FORESTS)
-        for name in names:
-            arrays = {a: _read_npy(archive, members[f"{name}_{a}.npy"],
-                                   _FLOAT_DTYPES if a in ("statistics", "threshold", "value") else _INT_DTYPES,
-                                   bounds[a]) for a in _ARRAYS}
-            try:
-                forests[name] = FlatForest.from_arrays(arrays)
-            except ValueError as exc:
-                raise _PayloadError(f"{name} forest: {exc}") from None
+        forests = _read_forests(archive, members, names, _FORESTS)
     return meta, forests
+
+
+def _read_forests(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], names: Sequence[str],
+                  known: Sequence[str]) -> dict[str, FlatForest | None]:
+    """The forests ``names`` of a checked archive (``{known: None}`` for the others), each proven a forest."""
+    bounds = {"statistics": MAX_FEATURES, "roots": MAX_TREES} | dict.fromkeys(_NODE_ARRAYS, MAX_NODES)
+    forests: dict[str, FlatForest | None] = dict.fromkeys(known)
+    for name in names:
+        arrays = {a: _read_npy(archive, members[f"{name}_{a}.npy"],
+                               _FLOAT_DTYPES if a in ("statistics", "threshold", "value") else _INT_DTYPES,
+                               bounds[a]) for a in _ARRAYS}
+        try:
+            forests[name] = FlatForest.from_arrays(arrays)
+        except ValueError as exc:
+            raise _PayloadError(f"{name} forest: {exc}") from None
+    return forests
 
 
 def _decode(payload: bytes, where: str) -> tuple[dict[str, Any], dict[str, FlatForest | None]]:
