@@ -11,6 +11,8 @@ speed, and costs 16 scrambles), automatic chunks plus two explicit sizes.
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
 
 from kernels import (
@@ -36,6 +38,11 @@ from .space import SearchSpace, search_space
 
 __all__ = ["SUITES", "Suite", "SuiteEntry", "get_suite"]
 
+log = logging.getLogger(__name__)
+
+_GENERATED_NAME = re.compile(r"workload-\d+")
+"""The name a spec file's entry gets when it has none (see ``autotune.cli._specs``): not stored."""
+
 
 @dataclass(frozen=True)
 class SuiteEntry:
@@ -49,6 +56,20 @@ class SuiteEntry:
     workload: Workload
     n_sims: int
     target: Target | None = None
+
+    @property
+    def display_name(self) -> str | None:
+        """The name stored as the workload's display name; ``None`` for a spec entry's generated
+        ``workload-N``, or for a name too long to store (logged: the entry still runs)."""
+        from .storage import check_workload_name  # the storage layer (SQLAlchemy) only when asked
+
+        if _GENERATED_NAME.fullmatch(self.name):
+            return None
+        try:
+            return check_workload_name(self.name)
+        except ValueError as exc:
+            log.warning("%s: not stored as the workload's name: %s", self.name[:40], exc)
+            return None
 
 
 @dataclass(frozen=True)

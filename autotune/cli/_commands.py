@@ -281,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = tuned_simulate(entry.workload, entry.n_sims, target=entry.target,
                                     seed=args.seed if args.seed is not None else seed,
                                     storage=args.storage, policy=args.policy, calls=args.calls,
-                                    record=record)
+                                    record=record, name=entry.display_name)
         d = result.decision
         decisions.append(d)
         out.append({"name": entry.name, "n_sims": result.n_sims, "estimates": dict(result.estimates),

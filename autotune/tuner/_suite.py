@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from kernels import check_real
 from .._errors import TuningError
 from ..measure import MeasureOptions
 from ..space import search_space
-from ..storage import Storage, check_workload_name, open_storage
+from ..storage import Storage, open_storage
 from ..suites import Suite, SuiteEntry
 from ._report import TuningReport
 from ._tune import tune
@@ -46,22 +45,6 @@ class SuiteRun:
     failed: tuple[tuple[str, str], ...]
     not_tuned: tuple[str, ...]
     seconds: float
-
-
-_GENERATED_NAME = re.compile(r"workload-\d+")
-"""The name a spec file's entry gets when it has none (see ``autotune.cli._specs``): not stored."""
-
-
-def display_name(entry: SuiteEntry) -> str | None:
-    """The entry's name as a display name of its workload; ``None`` for a generated ``workload-N``, or for a
-    name too long to store (logged: the entry is still tuned)."""
-    if _GENERATED_NAME.fullmatch(entry.name):
-        return None
-    try:
-        return check_workload_name(entry.name)
-    except ValueError as exc:
-        log.warning("%s: not stored as the workload's name: %s", entry.name[:40], exc)
-        return None
 
 
 def tune_suite(
@@ -140,7 +123,7 @@ def tune_suite(
             try:
                 report = tune(entry.workload, entry.n_sims, target=entry.target, storage=store, budget_trials=trials,
                               budget_seconds=min(limits) if limits else None, sampler=sampler, seed=seed, space=space,
-                              measure_options=options, progress=progress, name=display_name(entry))
+                              measure_options=options, progress=progress, name=entry.display_name)
             except TuningError as exc:
                 log.info("%s: not tuned: %s", entry.name, exc)  # the SuiteRun says so to the caller
                 failed.append((entry.name, str(exc)))

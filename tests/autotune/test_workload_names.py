@@ -24,7 +24,6 @@ from autotune.report._instances import Labels
 from autotune.storage import ResultsLog, Storage, export_results, import_results, measurement_table, open_storage
 from autotune.suites import SuiteEntry
 from autotune.tuner import tune
-from autotune.tuner._suite import display_name
 from kernels import Config, EuropeanOption
 
 from .conftest import FAST
@@ -145,10 +144,26 @@ def test_tuned_simulate_records_the_name_with_its_timing(tmp_path: Path) -> None
 
 
 def test_suite_entries_give_their_names_but_not_generated_ones() -> None:
-    assert display_name(SuiteEntry("motor-book", CALL, 1000)) == "motor-book"
-    assert display_name(SuiteEntry("workload-3", CALL, 1000)) is None  # a spec entry without a name
-    assert display_name(SuiteEntry("workload-3b", CALL, 1000)) == "workload-3b"
-    assert display_name(SuiteEntry("x" * 200, CALL, 1000)) is None  # too long to store: tuned, not named
+    assert SuiteEntry("motor-book", CALL, 1000).display_name == "motor-book"
+    assert SuiteEntry("workload-3", CALL, 1000).display_name is None  # a spec entry without a name
+    assert SuiteEntry("workload-3b", CALL, 1000).display_name == "workload-3b"
+    assert SuiteEntry("x" * 200, CALL, 1000).display_name is None  # too long to store: tuned, not named
+
+
+def test_autotune_run_stores_the_spec_names(tmp_path: Path) -> None:
+    spec = tmp_path / "book.toml"
+    spec.write_text('[[workload]]\nname = "desk-call"\nkind = "european"\nn_sims = 2000\n'
+                    'S0 = 100.0\nK = 100.0\nT = 1.0\nr = 0.02\nsigma = 0.2\n'
+                    '[[workload]]\nkind = "european"\nn_sims = 2000\n'
+                    'S0 = 100.0\nK = 90.0\nT = 1.0\nr = 0.02\nsigma = 0.2\n')
+    db = f"sqlite:///{tmp_path}/r.db"
+    reset()
+    try:
+        assert main(["run", str(spec), "--policy", "default", "--storage", db]) == 0
+    finally:
+        reset()
+    with open_storage(db) as store:
+        assert set(store.workload_names().values()) == {("desk-call",)}  # the unnamed entry is not named
 
 
 # -- where names show ----------------------------------------------------------------------------------------
