@@ -162,7 +162,8 @@ def tune(
             execution-config session.
         budget_trials: stop after this many trials (>= 1). ``None``: every valid config with
             brute force, else ``DEFAULT_TRIALS`` unless ``budget_seconds`` is given.
-        budget_seconds: stop starting new trials after this many seconds (> 0).
+        budget_seconds: stop starting new trials after this many seconds (> 0); one config is
+            always tried, however small the budget.
         storage: SQLAlchemy URL, a :class:`Storage`, or None (``AUTOTUNE_STORAGE``, then
             ``sqlite:///./results.db``).
         sampler: ``"auto"`` (brute force when the valid space has at most
@@ -465,7 +466,10 @@ class _Session:
         spent = self.trials - self.free if self.kind == "brute" else self.trials
         if self.budget_trials is not None and spent >= self.budget_trials:
             return False
-        if self.budget_seconds is not None and time.perf_counter() - self.started >= self.budget_seconds:
+        # A budget in seconds still tries one config: setting up (the reference run, a first compile)
+        # may take longer than a small budget, and a session that measured nothing has nothing to report.
+        if (self.budget_seconds is not None and (self.measured or self.seen.complete())
+                and time.perf_counter() - self.started >= self.budget_seconds):
             return False
         if self.kind == "brute" and self.free > 10 * len(self.valid) + 100:  # the queue and sampler keep repeating
             return False

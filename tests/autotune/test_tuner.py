@@ -140,6 +140,14 @@ def test_budget_in_seconds_stops_the_search(db_url: str) -> None:
     assert 1 <= report.trials < len(space.enumerate())
 
 
+def test_a_budget_spent_before_the_first_trial_still_tries_one_config(db_url: str) -> None:
+    # The session's setup (reference run, compiles) outlasts a tiny budget: it still measures one config
+    # instead of failing with nothing to report.
+    report = tune(EURO, 20_000, storage=db_url, space=small_space(EURO, 20_000), budget_seconds=1e-9,
+                  sampler="random", measure_options=FAST, progress=False)
+    assert report.trials == 1 and report.best_time_s > 0
+
+
 def test_ties_go_to_the_simpler_config() -> None:
     simple, fancy = Config(), Config(executor="threads", workers=2, precision="float32")
     same = [1.0, 1.01, 0.99, 1.02, 0.98]
