@@ -13,10 +13,13 @@ the fingerprint, the store and the model once per process, is reported apart. Ta
 1 ms median on a cache hit, under 5 ms on the model path.
 
 Cold starts are timed in fresh processes (median of ``--cold`` runs, 5 by default), against the
-same warm database and model: ``import autotune``, the first call's decision (``overhead_s``:
-fingerprint, store and model loaded, the kernel excluded) on the cache and the model path, and
-the wall time of ``autotune --help``. Targets: a first-call decision under 50 ms, ``--help``
-under 0.5 s. Writes ``experiments/results/bench_overhead.json``.
+same warm database and model: ``import autotune``, the import of the API on first use
+(``autotune.tuned_simulate``: SQLAlchemy and the store), the first call's decision
+(``overhead_s``: fingerprint, store and model loaded, the kernel excluded) on the cache and the
+model path, and the wall time of ``autotune --help``. Each is timed twice: with compiled bytecode
+(as after a pip install or any first run) and without (a source tree under
+``PYTHONDONTWRITEBYTECODE=1``, which compiles every module it imports). Targets: a first-call
+decision under 50 ms, ``--help`` under 0.5 s. Writes ``experiments/results/bench_overhead.json``.
 """
 
 from __future__ import annotations
@@ -44,35 +47,66 @@ t0 = time.perf_counter()
 import autotune
 from kernels import EuropeanOption
 imported = time.perf_counter() - t0
+tuned_simulate = autotune.tuned_simulate  # imports the API (SQLAlchemy, the store) on first use
+api = time.perf_counter() - t0 - imported
 workload = {workload}
 r = autotune.tuned_simulate(workload, 20_000, storage={url!r}, policy={policy!r}, record=False, calls=10**9)
-print(json.dumps({{"import_s": imported, "decision_s": r.decision.overhead_s, "source": r.decision.source}}))
+print(json.dumps({{"import_s": imported, "api_import_s": api, "decision_s": r.decision.overhead_s,
+                  "source": r.decision.source}}))
 """
+
+#: How the fresh processes find Python's bytecode: "cached" as after any first run or a pip install
+#: (compiled files in a temporary PYTHONPYCACHEPREFIX, written by an unrecorded first run); "none" as a
+#: source checkout run under PYTHONDONTWRITEBYTECODE=1 (this VM's environment): autotune's and kernels'
+#: modules compile in every process (installed dependencies keep the bytecode pip wrote).
+BYTECODE = ("cached", "none")
+
+
+def _child_env(bytecode: str, prefix: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if bytecode == "cached":
+        env["PYTHONPYCACHEPREFIX"] = prefix
+    else:  # installed packages keep the bytecode pip compiled; the source tree's modules compile every run
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
 def cold(url: str, runs: int) -> dict:
-    """Fresh-process figures (medians of ``runs``) against the warm database and model at ``url``."""
+    """Fresh-process figures (medians of ``runs``) against the warm database and model at ``url``,
+    with and without compiled bytecode (:data:`BYTECODE`)."""
     import subprocess
     import sys
     import time
 
+    prefix = tempfile.mkdtemp(prefix="autotune-pycache-")
     out: dict = {"runs": runs}
-    for path, workload, policy in (("cache", "EuropeanOption(100.0, 100.0, 1.0, 0.03, 0.2)", "auto"),
-                                   ("model", "EuropeanOption(100.0, 120.0, 2.0, 0.01, 0.3, kind='put')", "exploit")):
-        rows = []
-        for _ in range(runs):
+    for bytecode in BYTECODE:
+        env = _child_env(bytecode, prefix)
+        figures: dict = {}
+        for path, workload, policy in (("cache", "EuropeanOption(100.0, 100.0, 1.0, 0.03, 0.2)", "auto"),
+                                       ("model", "EuropeanOption(100.0, 120.0, 2.0, 0.01, 0.3, kind='put')",
+                                        "exploit")):
             code = _COLD_CALL.format(workload=workload, url=url, policy=policy)
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        assert all(r["source"] == path for r in rows), rows
-        out[path] = {"import_s": statistics.median(r["import_s"] for r in rows),
-                     "first_decision_s": statistics.median(r["decision_s"] for r in rows)}
-    helps = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "autotune", "--help"], capture_output=True, check=True)
-        helps.append(time.perf_counter() - start)
-    out["help_s"] = statistics.median(helps)
+            rows = []
+            for i in range(runs + 1):  # the first run writes the bytecode (cached) and is not counted
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                      env=env)
+                if i:
+                    rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            assert all(r["source"] == path for r in rows), rows
+            figures[path] = {"import_s": statistics.median(r["import_s"] for r in rows),
+                             "api_import_s": statistics.median(r["api_import_s"] for r in rows),
+                             "first_decision_s": statistics.median(r["decision_s"] for r in rows)}
+        helps = []
+        for i in range(runs + 1):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "autotune", "--help"], capture_output=True, check=True, env=env)
+            if i:
+                helps.append(time.perf_counter() - start)
+        figures["help_s"] = statistics.median(helps)
+        out[bytecode] = figures
     out["targets"] = COLD_TARGETS
     return out
 
@@ -116,10 +150,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['target_s'] * 1e3:6.1f}ms  {'yes' if r['meets_target'] else 'NO'}")
     if "cold" in result:
         c = result["cold"]
-        print(f"\ncold, fresh processes (median of {c['runs']}): import autotune {c['cache']['import_s']:.2f} s; "
-              f"first decision {c['cache']['first_decision_s'] * 1e3:.0f} ms (cache), "
-              f"{c['model']['first_decision_s'] * 1e3:.0f} ms (model) [target 50 ms]; "
-              f"autotune --help {c['help_s']:.2f} s [target 0.5 s]")
+        print(f"\ncold, fresh processes (median of {c['runs']}); targets: first decision 50 ms, --help 0.5 s")
+        print(f"{'bytecode':9} {'import autotune':>16} {'+ API on first use':>19} {'decision (cache)':>17} "
+              f"{'decision (model)':>17} {'--help':>8}")
+        for bytecode in BYTECODE:
+            b = c[bytecode]
+            print(f"{bytecode:9} {b['cache']['import_s'] * 1e3:14.0f}ms {b['cache']['api_import_s'] * 1e3:17.0f}ms "
+                  f"{b['cache']['first_decision_s'] * 1e3:15.0f}ms {b['model']['first_decision_s'] * 1e3:15.0f}ms "
+                  f"{b['help_s']:7.2f}s")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_overhead.json").write_text(json.dumps(result, indent=1))
     return 0

@@ -54,7 +54,6 @@ import dataclasses
 import datetime
 import functools
 import hashlib
-import importlib.metadata
 import os
 import platform
 import tempfile
@@ -131,6 +130,8 @@ def workload_digest(workload: Workload) -> str:
 
 
 def _version(dist: str) -> str:
+    import importlib.metadata  # ~10 ms: not at import time
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

@@ -104,6 +104,7 @@ class Runtime:
     failed_model_id: int | None = None
     error_model: Any = None
     error_model_id: int | None = None
+    failed_error_model_id: int | None = None
     error_model_checked_at: float = -1e9
     results: ResultsLog | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -190,13 +191,14 @@ class Runtime:
         if now - self.model_checked_at < MODEL_CHECK_INTERVAL_S or self.open() is None:
             return self.model
         self.model_checked_at = now
-        from ..model import load_predictor  # numpy alone: no scikit-learn import to decide
+        from ..model import ForestPredictor
+        from ..model._persist import from_row  # numpy alone: no scikit-learn import to decide
 
         row = None
         try:
             row = self.store.latest_model("default")
             if row is not None and row.id not in (self.model_id, self.failed_model_id):
-                self.model = load_predictor(self.store, "default")
+                self.model = from_row(row, ForestPredictor)
                 self.model_id, self.model_n_rows = row.id, row.n_rows
         except Exception as exc:  # a missing, corrupt or mismatched model means no model
             log.warning("autotune: cannot use the stored model (%s); using the default config", exc)
@@ -212,17 +214,20 @@ class Runtime:
         if now - self.error_model_checked_at < MODEL_CHECK_INTERVAL_S or self.open() is None:
             return self.error_model
         self.error_model_checked_at = now
-        from ..model import load_error_model  # numpy alone
+        from ..model._errors_store import error_model_from_row  # numpy alone
 
+        row = None
         try:
             row = self.store.latest_model("errors")
             if row is None:
                 self.error_model, self.error_model_id = None, None
-            elif row.id != self.error_model_id:
-                self.error_model, self.error_model_id = load_error_model(self.store), row.id
+            elif row.id not in (self.error_model_id, self.failed_error_model_id):
+                self.error_model, self.error_model_id = error_model_from_row(row), row.id
         except Exception as exc:  # a corrupt or mismatched model means no model tier
             log.warning("autotune: cannot use the stored error model (%s); using the pilots", exc)
-            self.error_model = None
+            self.error_model, self.error_model_id = None, None
+            if row is not None:  # not retried by this process: a bad row stays bad
+                self.failed_error_model_id = row.id
         return self.error_model
 
     def results_log(self) -> ResultsLog | None:

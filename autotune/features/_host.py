@@ -6,7 +6,6 @@ fingerprint with a missing detail is better than no fingerprint at all.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -173,9 +172,15 @@ _NO_DEVICES: dict[str, Any] = {"platform": None, "kind": None, "count": 0, "memo
 #: Environment variables that change which accelerators JAX sees.
 _DEVICE_ENV = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "JAX_PLATFORMS",
                "JAX_PLATFORM_NAME", "TPU_VISIBLE_CHIPS")
+#: Environment variables that change the threads a BLAS starts with.
+_BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+#: The libraries whose versions the fingerprint records (numpy's comes from the imported module).
+VERSIONED = ("numba", "jax")
 #: The probe cache file holds at most this many bytes (it is read as data, never trusted beyond that).
 MAX_PROBE_CACHE_BYTES = 64 * 1024
 CACHE_DIR_ENV = "AUTOTUNE_CACHE_DIR"
+_PROBES_FILE = "host_probes.json"
 
 
 def cache_dir() -> Path:
@@ -194,65 +199,123 @@ def _boot_id() -> str | None:
         return None
 
 
-def _devices_key() -> dict[str, Any] | None:
-    """What the cached device probe depends on: this boot, the JAX versions and the device environment."""
+def _site_stamps() -> list[list[Any]]:
+    """Each package directory on ``sys.path`` with its modification time: installing, upgrading or
+    removing a package adds or removes entries there, which changes the time."""
+    dirs = [p for p in sys.path if p and os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")]
+    stamps = []
+    for d in dict.fromkeys(dirs):
+        try:
+            stamps.append([d, os.stat(d).st_mtime_ns])
+        except OSError:
+            continue
+    return stamps
+
+
+def _probes_key() -> dict[str, Any] | None:
+    """What the cached probes depend on: this boot, the interpreter and its installed packages, the
+    device and BLAS environment, and the CPUs this process may use."""
     boot = _boot_id()
     if boot is None:  # no way to know the machine has not changed: probe every time
         return None
-    return {"boot": boot, "jax": package_version("jax"), "jaxlib": package_version("jaxlib"),
-            "env": {k: os.environ.get(k) for k in _DEVICE_ENV}}
+    return {"boot": boot, "python": sys.executable, "sites": _site_stamps(),
+            "env": {k: os.environ.get(k) for k in _DEVICE_ENV + _BLAS_ENV}, "affinity": list(affinity())}
+
+
+def _short(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and len(v) <= 200)
+
+
+def _count(v: Any, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= high
 
 
 def _valid_devices(value: Any) -> bool:
     if not isinstance(value, dict) or set(value) != set(_NO_DEVICES):
         return False
-    ok_str = all(v is None or (isinstance(v, str) and len(v) <= 200) for v in (value["platform"], value["kind"]))
-    count, mem = value["count"], value["memory_bytes"]
-    return (ok_str and isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 4096
-            and (mem is None or (isinstance(mem, int) and not isinstance(mem, bool) and 0 <= mem < 2**60)))
+    mem = value["memory_bytes"]
+    return (_short(value["platform"]) and _short(value["kind"]) and _count(value["count"], 4096)
+            and (mem is None or _count(mem, 2**60)))
 
 
-def _cached_devices(key: dict[str, Any]) -> dict[str, Any] | None:
-    path = cache_dir() / "jax_devices.json"
+def _valid_blas(value: Any) -> bool:
+    if not isinstance(value, dict) or not set(value) <= {"vendor", "internal_api", "threads", "version"}:
+        return False
+    threads = value.get("threads")
+    return (all(_short(value.get(k)) for k in ("vendor", "internal_api", "version"))
+            and (threads is None or _count(threads, 1 << 20)))
+
+
+def _valid_versions(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == set(VERSIONED) and all(_short(v) for v in value.values())
+
+
+_VALID = {"devices": _valid_devices, "blas": _valid_blas, "versions": _valid_versions, "platform": _short}
+
+
+def _cached_probes(key: dict[str, Any]) -> dict[str, Any]:
+    """The valid sections of the probe cache for ``key`` (none if the file is missing, too large,
+    malformed or for another key)."""
+    path = cache_dir() / _PROBES_FILE
     try:
         if path.stat().st_size > MAX_PROBE_CACHE_BYTES:
-            return None
+            return {}
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    if isinstance(data, dict) and data.get("key") == key and _valid_devices(data.get("devices")):
-        return dict(data["devices"])
-    return None
+        return {}
+    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("probes"), dict):
+        return {}
+    return {name: value for name, value in data["probes"].items() if name in _VALID and _VALID[name](value)}
 
 
-def _store_devices(key: dict[str, Any], devices: dict[str, Any]) -> None:
-    path = cache_dir() / "jax_devices.json"
+def _store_probes(key: dict[str, Any], probes: dict[str, Any]) -> None:
+    path = cache_dir() / _PROBES_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"key": key, "devices": devices}), encoding="utf-8")
+        tmp.write_text(json.dumps({"key": key, "probes": probes}), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:  # a read-only home must not break the fingerprint
-        logger.debug("cannot cache the JAX device probe in %s: %s", path, exc)
+        logger.debug("cannot cache the host probes in %s: %s", path, exc)
+
+
+def slow_probes() -> dict[str, Any]:
+    """The probes that cost a fresh process most: ``devices`` (:func:`jax_devices`), ``blas``
+    (:func:`blas_info`), ``versions`` (of :data:`VERSIONED`) and ``platform`` (``platform.platform()``).
+
+    Importing JAX to list devices takes 1-2 s, threadpoolctl and the package metadata ~20 ms, so
+    the answers are cached on disk (:func:`cache_dir`) per boot, interpreter and installed packages,
+    device and BLAS environment, and CPU affinity. A process that has already imported JAX (or
+    threadpoolctl) asks it: it may have changed what it sees (or the BLAS threads) since.
+    """
+    key = _probes_key()
+    cached = _cached_probes(key) if key is not None else {}
+    probes = dict(cached)
+    if "devices" not in probes or "jax" in sys.modules:
+        probes["devices"] = _jax_devices_now()
+    if "blas" not in probes or "threadpoolctl" in sys.modules:
+        probes["blas"] = blas_info()
+    if "versions" not in probes:
+        probes["versions"] = {name: package_version(name) for name in VERSIONED}
+    if "platform" not in probes:  # platform.platform() reads the interpreter's binary for its libc version
+        probes["platform"] = platform.platform()[:200]
+    if key is not None and probes != cached:
+        _store_probes(key, probes)
+    return probes
 
 
 def jax_devices() -> dict[str, Any]:
     """Accelerators visible to JAX: platform, kind, count and per-device memory (the smallest).
 
-    Importing JAX to ask takes 1-2 s, so the answer is cached on disk (:func:`cache_dir`) per boot,
-    JAX version and device environment variables; a process where JAX is already imported asks it.
+    Cached on disk with the other :func:`slow_probes`.
     """
+    return dict(slow_probes()["devices"])
+
+
+def _jax_devices_now() -> dict[str, Any]:
     if importlib.util.find_spec("jax") is None:
         return dict(_NO_DEVICES)
-    key = _devices_key()
-    if key is not None and "jax" not in sys.modules:
-        cached = _cached_devices(key)
-        if cached is not None:
-            return cached
-    devices = _probe_jax_devices()
-    if key is not None:
-        _store_devices(key, devices)
-    return devices
+    return _probe_jax_devices()
 
 
 def _probe_jax_devices() -> dict[str, Any]:
@@ -278,6 +341,8 @@ def _probe_jax_devices() -> dict[str, Any]:
 
 
 def package_version(name: str) -> str | None:
+    import importlib.metadata  # ~10 ms: only when a version is not cached
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

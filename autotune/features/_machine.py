@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import psutil
 
 from . import _host
@@ -197,8 +198,8 @@ def _collect(cloud: CloudIdentity) -> MachineFingerprint:
     freq_current = freq.current if freq and freq.current else None
     mem = psutil.virtual_memory()
     quota, mem_limit = _host.cgroup_limits()
-    gpu = _host.jax_devices()
-    blas = _host.blas_info()
+    probes = _host.slow_probes()
+    gpu, blas, versions = probes["devices"], probes["blas"], probes["versions"]
     return MachineFingerprint(
         cpu_vendor=cpu["vendor"],
         cpu_model=cpu["model"],
@@ -225,12 +226,12 @@ def _collect(cloud: CloudIdentity) -> MachineFingerprint:
         blas_threads=blas.get("threads"),
         blas_version=blas.get("version"),
         python_version=platform.python_version(),
-        numpy_version=_host.package_version("numpy"),
-        numba_version=_host.package_version("numba"),
-        jax_version=_host.package_version("jax"),
+        numpy_version=np.__version__,
+        numba_version=versions["numba"],
+        jax_version=versions["jax"],
         os_system=platform.system(),
         os_release=platform.release(),
-        os_platform=platform.platform(),
+        os_platform=probes["platform"],
         arch=platform.machine(),
         cloud=cloud,
     )
@@ -250,8 +251,10 @@ def machine_fingerprint(
     """The fingerprint of the machine this process runs on, cached per process.
 
     The cache is keyed by the current CPU affinity (and the cloud-probe settings), so a process
-    that changes its affinity gets a fresh fingerprint. The first call takes about a second
-    (py-cpuinfo, and JAX device discovery where JAX is installed).
+    that changes its affinity gets a fresh fingerprint. The first call in a process takes
+    ~5 ms on Linux; the slow probes (JAX devices, BLAS, library versions: :func:`_host.slow_probes`)
+    are cached on disk per boot and installed packages, so only the first process after a boot or
+    an install pays for them (1-2 s where JAX is installed).
 
     Args:
         refresh: recompute even when a cached fingerprint exists.

@@ -14,13 +14,13 @@ learned error model's (``ErrorForest``, ``choose_for_target``...), which only ru
 
 from typing import Any
 
-from ._data import TrainingDataError, TrainingSet, training_set
 from ._encoding import CONFIG_FEATURES, FEATURE_SCHEMA_VERSION, encode_config, encode_configs, feature_names
 from ._flat import FlatForest
 from ._persist import PAYLOAD_FORMAT, load_model, load_predictor, save_model, train
 from ._predictor import Choice, ForestPredictor
 
 _LAZY = {
+    **dict.fromkeys(("TrainingDataError", "TrainingSet", "training_set"), "_data"),
     "ConfigTimeModel": "_forest",
     **dict.fromkeys(("GROUP_BY", "METHODS", "EvaluationReport", "GroupOutcome", "MethodScore", "evaluate"),
                     "_evaluate"),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ModelSchemaError
-from ..storage import Storage
+from ..storage import ModelRow, Storage
 from ._errors import _VALUE_COLUMNS, ERROR_FEATURES, ErrorForest, error_training_set
 from ._flat import FlatForest
 from ._persist import (
@@ -133,9 +133,12 @@ def load_error_model(store: Storage, name: str = "errors") -> ErrorForest | None
             beyond the bounds of :mod:`autotune.model._flat`); the message names the fault.
     """
     row = store.latest_model(name)
-    if row is None:
-        return None
-    where = f"error model {name!r} (id {row.id})"
+    return None if row is None else error_model_from_row(row)
+
+
+def error_model_from_row(row: ModelRow) -> ErrorForest:
+    """The error model of a stored row (see :func:`load_error_model`)."""
+    where = f"error model {row.name!r} (id {row.id})"
     if row.feature_schema_version != ERROR_SCHEMA_VERSION:
         raise ModelSchemaError(f"{where} has layout version {row.feature_schema_version}, this library uses "
                                f"{ERROR_SCHEMA_VERSION}; {_RETRAIN}")

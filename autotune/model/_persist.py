@@ -33,14 +33,12 @@ import platform
 import struct
 import zipfile
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from .._errors import ModelSchemaError
-from ..storage import Storage
-from ._data import training_set
+from ..storage import ModelRow, Storage
 from ._encoding import FEATURE_SCHEMA_VERSION, N_CONTEXT, feature_names
 from ._flat import MAX_FEATURES, MAX_NODES, MAX_TREES, FlatForest
 from ._predictor import ForestPredictor
@@ -83,6 +81,8 @@ _RETRAIN = "retrain it with `autotune train` or autotune.model.train(store)"
 
 
 def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import sklearn
 
     try:
@@ -308,8 +308,16 @@ def load_predictor(store: Storage, name: str = "default") -> ForestPredictor | N
 
 def _load(store: Storage, name: str, cls: type[P]) -> P | None:
     row = store.latest_model(name)
-    if row is None:
-        return None
+    return None if row is None else from_row(row, cls)
+
+
+def from_row(row: ModelRow, cls: type[P]) -> P:
+    """The model (``cls``: :class:`ConfigTimeModel` or :class:`ForestPredictor`) of a stored row.
+
+    Raises:
+        ModelSchemaError: another feature schema, or a payload this library cannot read.
+    """
+    name = row.name
     where = f"model {name!r} (id {row.id}, trained {row.trained_at:%Y-%m-%d %H:%M} UTC)"
     if row.feature_schema_version != FEATURE_SCHEMA_VERSION:
         raise ModelSchemaError(
@@ -369,6 +377,7 @@ def train(store: Storage, *, name: str = "default", machine_id: str | None = Non
     Raises:
         TrainingDataError: the store holds no usable measurement.
     """
+    from ._data import training_set
     from ._forest import ConfigTimeModel
 
     data = training_set(store, machine_id=machine_id)

@@ -9,9 +9,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from kernels import (
     MAX_SIMS,
@@ -28,6 +26,9 @@ from kernels import (
     dask_threads,
     workload_kind,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["REPRODUCIBLE_KNOBS", "SearchSpace", "check_reference", "complexity", "coverage_order",
            "estimate_peak_memory", "reproducible_with", "search_space", "stratum", "usable_cores"]
@@ -280,6 +281,8 @@ class SearchSpace:
         reason = self.violation(cfg)
         if reason is not None:
             trial.set_user_attr("constraint", reason)
+            import optuna  # only a tuning session samples: deciding never imports Optuna
+
             raise optuna.TrialPruned(reason)
         return cfg
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, Connection, Float, Integer, String, inspec
 from .._errors import SchemaVersionError
 from ._models import SCHEMA_VERSION, Base, MeasurementModel, SchemaVersionModel, WorkloadNameModel
 
-__all__ = ["ensure_schema", "read_schema_version"]
+__all__ = ["ensure_schema", "read_schema_version", "schema_is_current"]
 
 _logger = logging.getLogger(__name__)
 
@@ -27,6 +27,18 @@ def read_schema_version(connection: Connection) -> int | None:
             "the database was not written by autotune or was edited by hand"
         )
     return versions[0] if versions else None
+
+
+def schema_is_current(connection: Connection) -> bool:
+    """Whether the database holds every table at ``SCHEMA_VERSION``: then opening it writes nothing.
+
+    Two reads (the table names, the version), so that opening a complete database needs no write
+    transaction; anything else goes to :func:`ensure_schema`, which checks again under the write lock.
+    """
+    if not set(Base.metadata.tables) <= set(inspect(connection).get_table_names()):
+        return False
+    versions = connection.execute(select(SchemaVersionModel.__table__.c.version)).scalars().all()
+    return versions == [SCHEMA_VERSION]
 
 
 def ensure_schema(connection: Connection, shown_url: str) -> None:

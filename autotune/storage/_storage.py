@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kernels import Config
@@ -43,7 +43,7 @@ from ._records import (
     WorkloadRow,
     from_orm,
 )
-from ._schema import ensure_schema, read_schema_version
+from ._schema import ensure_schema, read_schema_version, schema_is_current
 
 if TYPE_CHECKING:
     import optuna
@@ -109,7 +109,7 @@ class Storage:
                 check_sqlite_file(self._db, adopt=adopt)
             if self._db.read_only is not None:
                 self._open_read_only()
-            else:
+            elif not self._db.transact(lambda s: schema_is_current(s.connection()), read_only=True):
                 # One write transaction (BEGIN IMMEDIATE on SQLite): processes opening a new file create it once.
                 self._db.transact(lambda s: ensure_schema(s.connection(), self._db.shown_url))
         except BaseException:
@@ -421,14 +421,17 @@ class Storage:
 
         Returns ``(session_id, knobs, best_time_s)`` or ``None`` when there is none.
         """
-        kind = TuningSessionModel.sampler == TARGET_SAMPLER
+        # Core columns, not ORM attributes: a fresh process deciding from the cache does not pay for
+        # configuring every ORM mapper (~7 ms) on its first query.
+        t, configs = TuningSessionModel.__table__.c, ConfigModel.__table__.c
+        kind = t.sampler == TARGET_SAMPLER
         query = (
-            select(TuningSessionModel.id, TuningSessionModel.best_config_id, TuningSessionModel.report)
-            .where(TuningSessionModel.machine_id == machine_id, TuningSessionModel.workload_id == workload_id,
-                   TuningSessionModel.status == "complete", TuningSessionModel.best_config_id.is_not(None),
-                   kind if target is not None else (TuningSessionModel.sampler.is_(None) | ~kind))
+            select(t.id, t.best_config_id, t.report)
+            .where(t.machine_id == machine_id, t.workload_id == workload_id,
+                   t.status == "complete", t.best_config_id.is_not(None),
+                   kind if target is not None else (t.sampler.is_(None) | ~kind))
             # the last to finish: with several tuners on one study, it chose among the most measurements
-            .order_by(TuningSessionModel.finished_at.desc(), TuningSessionModel.id.desc())
+            .order_by(t.finished_at.desc(), t.id.desc())
             .limit(1 if target is None else 100)
         )
         wanted = None if target is None else dict(target)
@@ -438,9 +441,9 @@ class Storage:
                 report = row.report if isinstance(row.report, dict) else {}
                 if wanted is not None and report.get("target") != wanted:
                     continue
-                knobs = _knobs(session.get(ConfigModel, row.best_config_id))
+                knobs = session.execute(select(configs.knobs).where(configs.id == row.best_config_id)).scalar()
                 best = report.get("best_time_s")
-                return None if knobs is None else (row.id, knobs, best)
+                return None if knobs is None else (row.id, dict(knobs), best)
             return None
 
         return self._db.transact(work, read_only=True)
@@ -540,8 +543,10 @@ class Storage:
 
     def latest_model(self, name: str) -> ModelRow | None:
         """The most recently stored model called ``name``, or ``None``."""
-        query = select(PredictorModel).where(PredictorModel.name == name).order_by(PredictorModel.id.desc()).limit(1)
-        return self._db.transact(lambda s: _maybe(lambda m: from_orm(ModelRow, m), s.scalars(query).first()),
+        t = PredictorModel.__table__.c  # Core, as in best_tuned: no ORM configuration to decide
+        query = select(*(t[f.name] for f in dataclasses.fields(ModelRow))).where(t.name == name) \
+            .order_by(t.id.desc()).limit(1)
+        return self._db.transact(lambda s: _maybe(lambda m: from_orm(ModelRow, m), s.execute(query).first()),
                                  read_only=True)
 
     # -- optuna ----------------------------------------------------------------------------
@@ -586,14 +591,19 @@ def _upsert(session: Session, model: type[Any], key: str, values: dict[str, Any]
             for column, value in values.items():
                 setattr(row, column, value)
         return
-    dialect_insert = sqlite_insert if name == "sqlite" else postgresql_insert
-    statement = dialect_insert(model).values(id=key, **values)
+    statement = _dialect_insert(name)(model).values(id=key, **values)
     if update:
         statement = statement.on_conflict_do_update(index_elements=[model.id], set_=values)
     else:
         statement = statement.on_conflict_do_nothing(index_elements=[model.id])
     session.execute(statement)
     session.expire_all()  # an ORM object of this row read earlier in the session is stale now
+
+
+def _dialect_insert(name: str) -> Any:
+    """The ``insert`` of SQLAlchemy's dialect ``name`` (imported on first use: the PostgreSQL dialect
+    costs a SQLite user ~30 ms of import)."""
+    return importlib.import_module(f"sqlalchemy.dialects.{name}").insert
 
 
 def _insert_new(session: Session, model: type[Any], values: dict[str, Any]) -> bool:
@@ -607,8 +617,7 @@ def _insert_new(session: Session, model: type[Any], values: dict[str, Any]) -> b
         session.add(model(**values))
         session.flush()
         return True
-    dialect_insert = sqlite_insert if name == "sqlite" else postgresql_insert
-    done = session.execute(dialect_insert(model).values(**values).on_conflict_do_nothing())
+    done = session.execute(_dialect_insert(name)(model).values(**values).on_conflict_do_nothing())
     return done.rowcount == 1
 
 
