@@ -35,6 +35,7 @@ import platform
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,9 +210,17 @@ def rng_limit_s(case: Case, per_core: float, cores: int) -> float:
 def overheads(case: Case, configs: list[Config], repeats: int = 9) -> list[dict[str, Any]]:
     """Each config's cost beyond the work of its chunks: planning, dispatch, waiting and reduction.
 
-    The work is the median time of calling the backend on every chunk of the plan in this
-    thread, with nothing else; a config with ``w`` workers could at best take ``work / w``.
-    The overhead is the share of the config's median run time above that.
+    Three times per config, medians of ``repeats``, side by side:
+
+    * ``work``: calling the backend on every chunk of the plan in this thread, with nothing else;
+    * ``bare``: the same calls on ``workers`` plain threads of a pool started beforehand, each taking
+      a contiguous share of the chunks: the parallel work alone, as fast as this machine runs it
+      (``work`` itself for one worker);
+    * ``run``: ``simulate`` with the config.
+
+    ``overhead_pct`` is the share of ``run`` above ``bare``: what the library adds (chunk planning,
+    pool dispatch, waiting for the last chunk, reduction). ``scaling`` is ``work / bare``, what the
+    cores give on the chunks alone (``workers`` at best).
     """
     out = []
     for config in configs:
@@ -220,29 +229,40 @@ def overheads(case: Case, configs: list[Config], repeats: int = 9) -> list[dict[
         chunks = _chunks.plan_chunks(case.n_sims, size, np.random.SeedSequence(0))
         backend.prepare(case.workload, config, size)
         buffer = np.empty(output_shape(case.workload, case.n_sims, len(chunks)))
+        workers = config.workers if config.executor in ("threads", "processes", "dask") else 1
+        shares = [chunks[len(chunks) * i // workers: len(chunks) * (i + 1) // workers] for i in range(workers)]
 
-        def work(chunks=chunks, buffer=buffer, backend=backend, config=config) -> None:
-            for c in chunks:
+        def work(share=chunks, buffer=buffer, backend=backend, config=config) -> None:
+            for c in share:
                 backend.run_chunk(case.workload, config, c, chunk_view(buffer, case.workload, c))
 
         def run(config=config) -> None:
             simulate(case.workload, case.n_sims, config, seed=0)
 
-        work_s, total_s = _median_time(work, repeats), _median_time(run, repeats)
-        ideal = work_s / config.workers
-        out.append({"label": config.label(), "chunks": len(chunks), "work_s": work_s, "median_s": total_s,
-                    "overhead_pct": 100 * max(total_s - ideal, 0.0) / total_s})
+        with ThreadPoolExecutor(workers) as pool:
+            def bare(shares=shares, work=work, pool=pool) -> None:
+                for f in [pool.submit(work, share) for share in shares]:
+                    f.result()
+
+            work_s, bare_s, total_s = _median_times((work, bare, run), repeats)
+        out.append({"label": config.label(), "chunks": len(chunks), "workers": workers, "work_s": work_s,
+                    "bare_s": bare_s, "median_s": total_s, "scaling": work_s / bare_s,
+                    "overhead_pct": 100 * max(total_s - bare_s, 0.0) / total_s,
+                    "over_ideal_pct": 100 * max(total_s - work_s / workers, 0.0) / total_s})
     return out
 
 
-def _median_time(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _median_times(fns: tuple[Any, ...], repeats: int) -> tuple[float, ...]:
+    """Medians of ``fns`` timed interleaved (one of each per round, after one warm-up round)."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return tuple(statistics.median(t) for t in times)
 
 
 def fmt_s(x: float) -> str:
@@ -299,10 +319,11 @@ def run(
         if case.name == "european_1e6":
             best = [Config.from_dict(r["config"]) for r in rows if not r["error"]][:1]
             report["overheads"] = overheads(case, [Config(), Config(backend="numba"), *best])
-            print(f"\n{'overheads at 1e6 paths':48} {'chunks':>6} {'work':>12} {'run':>12} {'overhead':>9}")
+            print(f"\n{'overheads at 1e6 paths':48} {'chunks':>6} {'work':>12} {'bare threads':>12} "
+                  f"{'scaling':>7} {'run':>12} {'overhead':>9}")
             for o in report["overheads"]:
-                print(f"{o['label']:48} {o['chunks']:6d} {fmt_s(o['work_s'])} {fmt_s(o['median_s'])} "
-                      f"{o['overhead_pct']:8.0f}%")
+                print(f"{o['label']:48} {o['chunks']:6d} {fmt_s(o['work_s'])} {fmt_s(o['bare_s'])} "
+                      f"{o['scaling']:6.2f}x {fmt_s(o['median_s'])} {o['overhead_pct']:8.0f}%")
         report["cases"].append({"name": case.name, "n_sims": case.n_sims, "workload": repr(case.workload),
                                 "default_median_s": default.median, "rng_limit_s": limit_s, "rows": rows,
                                 "peer": peer})
@@ -335,10 +356,13 @@ def write(report: dict[str, Any], out_dir: Path) -> None:
             f"{worst['median_s']:.4f} s | {peer_cols} |"
         )
     if report.get("overheads"):
-        lines += ["", "Overheads at 1e6 European paths (beyond the work of the chunks):",
-                  "", "| config | chunks | work | run | overhead |", "|---|---|---|---|---|"]
-        lines += [f"| {o['label']} | {o['chunks']} | {o['work_s'] * 1e3:.1f} ms | {o['median_s'] * 1e3:.1f} ms | "
-                  f"{o['overhead_pct']:.0f}% |" for o in report["overheads"]]
+        lines += ["", "Overheads at 1e6 European paths: the chunks' work in one thread, the same on the config's "
+                  "workers as bare threads (the cores' scaling), and the run; overhead = run above bare threads:",
+                  "", "| config | chunks | work | bare threads | scaling | run | overhead |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {o['label']} | {o['chunks']} | {o['work_s'] * 1e3:.1f} ms | {o['bare_s'] * 1e3:.1f} ms | "
+                  f"{o['scaling']:.2f}x | {o['median_s'] * 1e3:.1f} ms | {o['overhead_pct']:.0f}% |"
+                  for o in report["overheads"]]
     (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print(f"\nwrote {out_dir / (stem + '.json')} and {stem}.md")
 

@@ -375,17 +375,38 @@ def run_chunks(
         for chunk in chunks:
             one(chunk)
     else:
-        futures = [_thread_pool(config.workers).submit(one, c) for c in chunks]
-        try:
-            for f in futures:
-                f.result()
-        finally:  # a failed chunk: the others are cancelled or finish before the buffer is dropped
-            for f in futures:
-                f.cancel()
-            for f in futures:
-                if not f.cancelled():
-                    f.exception()
+        _run_threads(one, chunks, config.workers)
     return reducer(buffer)
+
+
+def _run_threads(one: Callable[[Chunk], None], chunks: Sequence[Chunk], workers: int) -> None:
+    """``one(chunk)`` for every chunk on the kept pool's threads: one task per thread, each taking the
+    next chunk until none is left (a future per chunk cost ~50 us of dispatch and wake-ups each)."""
+    pending = iter(chunks)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        while not failed.is_set():
+            with lock:
+                chunk = next(pending, None)
+            if chunk is None:
+                return
+            try:
+                one(chunk)
+            except BaseException:
+                failed.set()  # the other threads stop after their current chunk
+                raise
+
+    futures = [_thread_pool(workers).submit(drain) for _ in range(min(workers, len(chunks)))]
+    try:
+        for f in futures:  # every task ends (its chunks write into the caller's buffer) before a result
+            f.exception()
+    except BaseException:  # interrupted while waiting: the threads stop after their current chunk
+        failed.set()
+        raise
+    for f in futures:  # the first failure, if any
+        f.result()
 
 
 def _thread_pool(workers: int) -> ThreadPoolExecutor:
