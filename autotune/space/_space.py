@@ -16,19 +16,20 @@ from kernels import (
     MAX_WORKERS,
     Config,
     DaskClusterError,
-    Portfolio,
     Workload,
-    auto_chunk_size,
     backend_names,
-    bytes_per_sim,
     check_int,
     dask_scheduler_address,
     dask_threads,
+    estimate_memory,
     workload_kind,
 )
 
 if TYPE_CHECKING:
     import optuna
+
+#: The peak working memory of a run: :func:`kernels.estimate_memory`, the one estimate (kept under this name).
+estimate_peak_memory = estimate_memory
 
 __all__ = ["REPRODUCIBLE_KNOBS", "SearchSpace", "check_reference", "complexity", "coverage_order",
            "estimate_peak_memory", "reproducible_with", "search_space", "stratum", "usable_cores"]
@@ -83,19 +84,6 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def estimate_peak_memory(workload: Workload, n_sims: int, config: Config) -> int:
-    """Bytes of working memory a run needs at its peak: chunks in flight plus the result buffer."""
-    chunk = config.chunk_size or auto_chunk_size(workload, n_sims)
-    chunk = min(chunk, n_sims)
-    itemsize = 4 if config.precision == "float32" else 8
-    in_flight = config.workers if config.executor not in ("serial", "dask") else 1  # dask: chunks run elsewhere
-    working = in_flight * chunk * bytes_per_sim(workload, itemsize)
-    buffer = 8 * n_sims if isinstance(workload, Portfolio) else 64 * max(1, n_sims // chunk)
-    if config.shared_memory or config.executor in ("processes", "dask"):
-        buffer *= 2  # shared block or pickled copies, plus the parent's array
-    return int(working + buffer)
 
 
 def complexity(config: Config) -> tuple:
@@ -204,7 +192,7 @@ class SearchSpace:
         if config.qmc and self.n_sims < 2 * config.qmc_scrambles:
             return f"qmc needs n_sims >= {2 * config.qmc_scrambles}"
         if self.memory_limit_bytes is not None:
-            need = estimate_peak_memory(self.workload, self.n_sims, config)
+            need = estimate_memory(self.workload, self.n_sims, config)
             if need > self.memory_limit_bytes:
                 return f"needs about {need / 2**20:.0f} MiB, over the {self.memory_limit_bytes / 2**20:.0f} MiB limit"
         return None
