@@ -43,7 +43,7 @@ import numpy as np
 from autotune import machine_fingerprint, open_storage, workload_features
 from autotune._outcome import Outcome, Source
 from autotune.accuracy import Estimator, estimators_for, fit_error_model
-from autotune.features import workload_from_spec
+from autotune.features import MachineFingerprint, workload_from_spec
 from autotune.measure import Measurement
 from autotune.model import (
     N_REF,
@@ -198,12 +198,31 @@ def _geomean(xs) -> float:
 METHODS = ("model", "default", "always QMC", "always pseudo-random (fastest execution)")
 
 
-def evaluate(store_url: str, plan: Plan, *, seed: int = 0) -> dict:
-    """Grouped K-fold over workloads: fraction of oracle time to target of each method."""
+def evaluate(store_url: str, plan: Plan, *, seed: int = 0, test_machine: str | None = None) -> dict:
+    """Grouped K-fold over workloads: fraction of oracle time to target of each method.
+
+    With ``test_machine`` (a stored machine id), the held-out workloads are scored on that machine's
+    measurements, with its fingerprint, by models trained on the other machine's measurements only: a
+    new workload on a new machine. Otherwise every machine's rows train and score (one machine, as
+    ``collect`` on its own makes).
+    """
     store = open_storage(store_url)
     times = training_set(store)
     errors = error_training_set(store)
-    machine = machine_fingerprint().vector()
+    if test_machine is None:
+        machine = machine_fingerprint().vector()
+    else:
+        row = store.machine(test_machine)
+        if row is None:
+            raise SystemExit(f"no machine {test_machine!r} in {store_url}")
+        machine = MachineFingerprint.from_dict(row.fingerprint).vector()
+        label = f"{row.cpu_model}, {row.usable_cores} usable cores"
+        others = [m for m in _machine_ids(store) if m != test_machine]
+        if len(others) != 1:
+            raise SystemExit(f"{store_url} must hold measurements of the test machine and one other, "
+                             f"found {len(others)} other(s)")
+        times = times.subset(times.machine_ids == others[0])
+        errors = error_training_set(store, machine_id=others[0])
     # Whole workloads are held out: every stored key (one per size) of one spec together.
     spec_of = {k: spec_digest(store.workload(k).spec) for k in set(times.workload_ids.tolist())}
     time_specs = np.array([spec_of[k] for k in times.workload_ids], dtype=str)
@@ -213,7 +232,9 @@ def evaluate(store_url: str, plan: Plan, *, seed: int = 0) -> dict:
     folds = [[keys[i] for i in order[f::plan.folds]] for f in range(plan.folds)]
     per_workload: dict[str, list[Measurement]] = {}
     specs: dict[str, dict] = {}
-    for m in store.measurements(outcome=Outcome.COMPLETE):
+    for m in store.measurements(machine_id=test_machine, outcome=Outcome.COMPLETE):
+        if m.workload_id not in spec_of:  # measured only on the test machine: held out of every fold anyway
+            spec_of[m.workload_id] = spec_digest(store.workload(m.workload_id).spec)
         per_workload.setdefault(spec_of[m.workload_id], []).append(m)
         specs.setdefault(spec_of[m.workload_id], store.workload(m.workload_id).spec)
     rows = []
@@ -223,7 +244,7 @@ def evaluate(store_url: str, plan: Plan, *, seed: int = 0) -> dict:
         tm = ConfigTimeModel(n_estimators=100, random_state=seed).fit(
             times.subset(~np.isin(time_specs, held)))
         em = ErrorForest(random_state=seed).fit(errors.subset(~np.isin(errors.workload_specs, held)))
-        for key in sorted(held_set):
+        for key in sorted(held_set & set(per_workload)):
             wl = workload_from_spec(specs[key])
             ms = per_workload[key]
             timings: dict[Config, dict[int, float]] = {}
@@ -261,7 +282,12 @@ def evaluate(store_url: str, plan: Plan, *, seed: int = 0) -> dict:
     n_error = {label: float(math.exp(statistics.median(v))) for label, v in sorted(n_ratio.items())}
     return {"rows": rows, "fraction_of_oracle": summary, "worst": worst, "n_error_factor": n_error,
             "workloads": len(keys), "targets": [t.label() for t in TARGETS], "folds": plan.folds,
-            "time_rows": len(times), "error_laws": len(errors)}
+            "time_rows": len(times), "error_laws": len(errors), "test_machine": test_machine,
+            "test_machine_label": label if test_machine else None}
+
+
+def _machine_ids(store) -> list[str]:
+    return sorted({m.machine_id for m in store.measurements(outcome=Outcome.COMPLETE)})
 
 
 VALIDATE_ROUNDS = 3
@@ -314,6 +340,9 @@ def report(result: dict, out: Path, suffix: str) -> str:
              f"{result['workloads']} workloads, targets {', '.join(result['targets'])}, grouped {result['folds']}-fold "
              f"cross-validation holding out whole workloads ({result['time_rows']} timed rows, "
              f"{result['error_laws']} error laws).", "",
+             *([f"New machine: trained on another machine's measurements only, scored on machine "
+                f"{result['test_machine']} ({result.get('test_machine_label', '')}) with its fingerprint.", ""]
+               if result.get("test_machine") else []),
              "Fraction of oracle time to target (oracle seconds / the pick's seconds; 1 = oracle):", "",
              "| method | geometric mean | worst |", "|---|---|---|"]
     for m in METHODS:
@@ -353,22 +382,30 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also re-measure every pick side by side, run to the target for real")
     parser.add_argument("--no-collect", action="store_true",
                         help="evaluate the measurements already in --storage (measure nothing)")
+    parser.add_argument("--collect-only", action="store_true",
+                        help="measure into --storage and stop (e.g. once per machine, or under taskset)")
+    parser.add_argument("--test-machine", metavar="ID", default=None,
+                        help="score held-out workloads on this stored machine, trained on the other one's rows "
+                             "(with --validate, run it on that machine: e.g. under the same taskset)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if (args.no_collect or args.collect_only or args.test_machine) and not args.storage:
+        parser.error("--no-collect, --collect-only and --test-machine need --storage (a database to keep)")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.storage or f"sqlite:///{tmp}/target_model_quality.db"
-        if args.no_collect and not args.storage:
-            parser.error("--no-collect needs --storage (a database that already holds the measurements)")
         if not args.no_collect:
             started = time.perf_counter()
             collect(url, plan)
             print(f"collected in {time.perf_counter() - started:.0f} s", flush=True)
-        result = evaluate(url, plan)
+            if args.collect_only:
+                return {}
+        result = evaluate(url, plan, test_machine=args.test_machine)
         if args.validate:
             started = time.perf_counter()
             result["validated"] = validate(result)
             print(f"validated in {time.perf_counter() - started:.0f} s", flush=True)
-    print(report(result, args.out, "_quick" if args.quick else ""))
+    suffix = ("_quick" if args.quick else "") + ("_new_machine" if args.test_machine else "")
+    print(report(result, args.out, suffix))
     return result
 
 
