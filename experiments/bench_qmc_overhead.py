@@ -39,18 +39,18 @@ CONFIG = Config(backend="numpy", qmc=True, control_variate=True, chunk_size=1638
 
 
 def _ours(atol: float, confidence: float, engine: bool) -> Callable[[int], tuple[float, int]]:
-    fast = paths._scrambled_directions
+    fast = paths._scrambled_directions_many
 
     def run(seed: int) -> tuple[float, int]:
-        paths._scrambled_directions = (lambda key, dim: None) if engine else fast
+        paths._scrambled_directions_many = (lambda keys, dim: None) if engine else fast
         try:
             if not engine:
-                paths._cached_directions.cache_clear()  # every run pays for its own scrambles, as a fresh seed does
+                paths._clear_scramble_cache()  # every run pays for its own scrambles, as a fresh seed does
             t0 = time.thread_time()
             res = simulate(EUROPEAN, config=CONFIG, seed=seed, target=Target(atol=atol, confidence=confidence))
             return time.thread_time() - t0, res.n_sims
         finally:
-            paths._scrambled_directions = fast
+            paths._scrambled_directions_many = fast
 
     return run
 

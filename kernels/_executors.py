@@ -357,6 +357,10 @@ def run_chunks(
 ) -> T:
     """Run every chunk under ``config`` and return ``reducer`` applied to the filled float64 buffer.
 
+    Serial and thread runs hand the backend its groups of chunks (:meth:`Backend.group_chunks`:
+    quasi-random chunks the numpy backend values in one pass); threads split groups so that
+    every worker has one. Process workers take one chunk each.
+
     The reducer runs while a shared-memory buffer is still mapped, so the results
     are read in place rather than copied out first.
     """
@@ -367,15 +371,21 @@ def run_chunks(
         return _PLUGGED[config.executor][1](workload, config, chunks, shape, reducer)
     buffer = np.empty(shape, dtype=np.float64)
     backend = get_backend(config.backend)
+    groups = backend.group_chunks(workload, config, chunks)
 
-    def one(chunk: Chunk) -> None:
-        backend.run_chunk(workload, config, chunk, chunk_view(buffer, workload, chunk))
+    def one(group: Sequence[int]) -> None:
+        if len(group) == 1:
+            chunk = chunks[group[0]]
+            backend.run_chunk(workload, config, chunk, chunk_view(buffer, workload, chunk))
+            return
+        part = [chunks[i] for i in group]
+        backend.run_group(workload, config, part, [chunk_view(buffer, workload, c) for c in part])
 
     if config.executor == "serial":
-        for chunk in chunks:
-            one(chunk)
+        for group in groups:
+            one(group)
     else:
-        futures = [_thread_pool(config.workers).submit(one, c) for c in chunks]
+        futures = [_thread_pool(config.workers).submit(one, g) for g in _spread(groups, config.workers)]
         try:
             for f in futures:
                 f.result()
@@ -386,6 +396,18 @@ def run_chunks(
                 if not f.cancelled():
                     f.exception()
     return reducer(buffer)
+
+
+def _spread(groups: list[list[int]], workers: int) -> list[list[int]]:
+    """Split the largest groups in halves until each of ``workers`` threads has one (given enough chunks)."""
+    groups = list(groups)
+    while len(groups) < workers:
+        largest = max(range(len(groups)), key=lambda i: len(groups[i]), default=-1)
+        if largest < 0 or len(groups[largest]) < 2:
+            break
+        g = groups.pop(largest)
+        groups += [g[: len(g) // 2], g[len(g) // 2 :]]
+    return groups
 
 
 def _thread_pool(workers: int) -> ThreadPoolExecutor:
