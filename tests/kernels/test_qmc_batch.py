@@ -187,3 +187,16 @@ def test_row_wise_reductions_match_one_row_at_a_time() -> None:
         for i in range(len(a)):
             assert sums[i] == a[i].sum()
             assert dots[i] == float(np.einsum("i,i->", a[i], b[i]))
+
+
+def test_replicate_sums_of_equal_groups_equal_the_loop() -> None:
+    """Every scramble with as many chunks (a run to a target after its pilot): one batched sum, the same bits."""
+    from kernels._estimators import _replicate_sums
+
+    rng = np.random.default_rng(1)
+    for k in (2, 3, 5, 9):
+        for scrambles in (16, 32):
+            rows = rng.standard_normal((scrambles * k, 10)) * 1e3
+            groups = [np.arange(r, scrambles * k, scrambles) for r in range(scrambles)]
+            loop = np.array([rows[g].sum(axis=0) for g in groups])
+            assert np.array_equal(_replicate_sums(rows, groups), loop)
