@@ -14,12 +14,12 @@ differently), which tests/kernels/test_qmc_batch.py checks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from scipy.special import ndtri
 
-from .._chunks import EUROPEAN_BLOCK, Chunk
+from .._chunks import EUROPEAN_BLOCK, Chunk, bytes_per_sim
 from .._config import Config
 from .._distributions import (
     Binomial,
@@ -41,8 +41,10 @@ from ._base import Backend, float_dtype
 # Quasi-random chunks of at most this many points are valued in groups: the largest row for which a
 # row-wise einsum sums each row as the 1-D einsum of it does (numpy's default iterator buffer).
 GROUP_MAX_SIZE = 8192
-# A group holds at most this many quasi-random draws (points x dimensions): a few MB of temporaries.
-GROUP_DRAWS = 2**18
+# A group's stacked arrays take at most about this much memory (its paths' working memory, as
+# kernels._chunks.bytes_per_sim counts it; a portfolio's uniforms and counts): grouping adds at most
+# this to the chunk in flight that kernels.estimate_memory counts.
+GROUP_BYTES = 2**20
 
 
 def normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
@@ -309,17 +311,19 @@ def asian_group_rows(opt: AsianOption, chunks: Sequence[Chunk], dtype: type, *, 
     return _row_sums(size, (arith, geo), (arith, geo))  # ASIAN_COLUMNS
 
 
-def portfolio_group_losses(pf: Portfolio, chunks: Sequence[Chunk], dtype: type) -> list[np.ndarray]:
-    """:func:`portfolio_losses` of each chunk of a group: the quasi-random counts of all chunks at once."""
+def portfolio_group_losses(pf: Portfolio, chunks: Sequence[Chunk], dtype: type) -> Iterator[np.ndarray]:
+    """:func:`portfolio_losses` of each chunk of a group, one at a time: the quasi-random counts of all at once."""
     pooled_idx = _pooled_indices(pf)
     if not pooled_idx:
-        return [portfolio_losses(pf, c, dtype) for c in chunks]
+        yield from (portfolio_losses(pf, c, dtype) for c in chunks)
+        return
     u = sobol_uniforms_many(chunks, len(pooled_idx))  # (k, size, pooled groups)
     counts = {
         gi: pf.groups[gi].frequency.pooled(pf.groups[gi].n_policies).scipy().ppf(u[:, :, j]).astype(np.int64)
         for j, gi in enumerate(pooled_idx)
     }
-    return [portfolio_losses(pf, c, dtype, {gi: v[i] for gi, v in counts.items()}) for i, c in enumerate(chunks)]
+    for i, c in enumerate(chunks):
+        yield portfolio_losses(pf, c, dtype, {gi: v[i] for gi, v in counts.items()})
 
 
 class NumpyBackend(Backend):
@@ -343,7 +347,7 @@ class NumpyBackend(Backend):
             raise ValueError(f"unsupported workload {type(workload).__name__}")
 
     def group_chunks(self, workload: Workload, config: Config, chunks: Sequence[Chunk]) -> list[list[int]]:
-        """Quasi-random chunks of one size (2 to ``GROUP_MAX_SIZE`` points) in groups of up to ``GROUP_DRAWS`` draws.
+        """Quasi-random chunks of one size (2 to ``GROUP_MAX_SIZE`` points) in groups of up to ``GROUP_BYTES``.
 
         Everything else (pseudo-random chunks, large chunks, a portfolio without quasi-random
         counts) is a group of one.
@@ -358,8 +362,12 @@ class NumpyBackend(Backend):
                 by_size.setdefault(c.size, []).append(i)
             else:
                 groups.append([i])
+        if isinstance(workload, Portfolio):  # the group holds its uniforms and counts; the claims are per chunk
+            per_sim = 16.0 * dims
+        else:
+            per_sim = bytes_per_sim(workload, np.dtype(float_dtype(config)).itemsize) * (2 if config.antithetic else 1)
         for size, idx in by_size.items():
-            per = max(1, GROUP_DRAWS // (size * dims))
+            per = max(1, int(GROUP_BYTES // (size * per_sim)))
             groups += [idx[j : j + per] for j in range(0, len(idx), per)]
         return groups
 
@@ -374,7 +382,7 @@ class NumpyBackend(Backend):
             return
         dtype = float_dtype(config)
         if isinstance(workload, Portfolio):
-            parts: Sequence[np.ndarray] = portfolio_group_losses(workload, chunks, dtype)
+            parts: Iterable[np.ndarray] = portfolio_group_losses(workload, chunks, dtype)
         elif isinstance(workload, EuropeanOption):
             parts = european_group_rows(workload, chunks, dtype, antithetic=config.antithetic)
         else:
