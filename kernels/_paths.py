@@ -41,34 +41,30 @@ def _seed_key(seed: np.random.SeedSequence) -> tuple:
     return entropy, tuple(seed.spawn_key), seed.pool_size
 
 
-def _direction_bits(dim: int) -> np.ndarray | None:
-    """The unscrambled direction numbers' bits, ``[d, j, m]`` = bit ``bits-1-m`` of ``sv[d, j]``, float32."""
+def _direction_numbers(dim: int) -> np.ndarray | None:
+    """The unscrambled direction numbers ``sv[d, j]`` (uint32, ``bits`` bits each), as scipy's engine starts."""
     if dim <= _CACHED_DIM:
-        return _cached_direction_bits(dim)
-    return _unscrambled_bits(dim)
+        return _cached_direction_numbers(dim)
+    return _unscrambled_numbers(dim)
 
 
-def _unscrambled_bits(dim: int) -> np.ndarray | None:
+def _unscrambled_numbers(dim: int) -> np.ndarray | None:
     try:
         from scipy.stats._sobol import _initialize_v
     except ImportError:  # pragma: no cover - a scipy that moved its private Sobol routines
         return None
-    bits = _SOBOL_BITS
-    sv = np.zeros((dim, bits), dtype=np.uint32)
-    _initialize_v(sv, dim=dim, bits=bits)
-    k = np.arange(bits, dtype=np.uint32)
-    vbits = ((sv[:, :, None] >> k[::-1]) & 1).astype(np.float32)
-    vbits.flags.writeable = False
-    return vbits
+    sv = np.zeros((dim, _SOBOL_BITS), dtype=np.uint32)
+    _initialize_v(sv, dim=dim, bits=_SOBOL_BITS)
+    sv.flags.writeable = False
+    return sv
 
 
-_cached_direction_bits = lru_cache(maxsize=16)(_unscrambled_bits)
+_cached_direction_numbers = lru_cache(maxsize=16)(_unscrambled_numbers)
 
 
 _POWERS = (np.uint32(1) << np.arange(_SOBOL_BITS, dtype=np.uint32)).astype(np.uint32)  # 2^k
 _TOP_DOWN = _POWERS[::-1].copy()  # 2^(bits-1-p)
-_STRICT_LOWER = np.tril(np.ones((_SOBOL_BITS, _SOBOL_BITS), dtype=np.float32), -1)
-_EYE = np.eye(_SOBOL_BITS, dtype=np.float32)
+_STRICT_LOWER = np.tril(np.ones((_SOBOL_BITS, _SOBOL_BITS), dtype=np.uint32), -1)
 
 
 def _random_bits(bitgen: np.random.PCG64, n: int) -> np.ndarray:
@@ -150,16 +146,17 @@ def _draw_directions_many(keys: Sequence[tuple], dim: int) -> list[tuple[np.ndar
     seed=np.random.default_rng(SeedSequence(*key)))`` builds, drawn the way scipy draws them
     (a Generator on the seed's first spawned child; the shift bits, then the lower-triangular
     matrices), without the engine's per-construction costs (a deep copy of its generator, the
-    optimiser lookup). Scipy's ``_cscramble`` (a bits^3 loop per dimension) is one batched
-    product over GF(2): bit ``p`` (from the top) of the scrambled ``sv[d, j]`` is the parity of
+    optimiser lookup). Scipy's ``_cscramble`` (a bits^3 loop per dimension) is bit operations
+    over GF(2): bit ``p`` (from the top) of the scrambled ``sv[d, j]`` is the parity of
     ``sum_m L[d, p, m] * bit_(bits-1-m)(sv[d, j])`` with ``L`` the lower-triangular matrix, its
-    diagonal set to 1 (float sums of at most ``bits`` ones: exact). The scrambles of several
-    keys are one product (up to ``_BATCH_DIMS`` dimensions at a time): each key still reads its
-    own random stream, and integer arithmetic gives every key the bits it gets alone. None if
-    this scipy lacks the private routines: the engine is used then.
+    diagonal set to 1, i.e. the parity of ``popcount(sv[d, j] & row_p)`` where ``row_p`` holds
+    ``L[d, p, :]`` as the bits of one integer. The scrambles of several keys are one pass (up to
+    ``_BATCH_DIMS`` dimensions at a time): each key still reads its own random stream, and
+    integer arithmetic gives every key the bits it gets alone. None if this scipy lacks the
+    private routines: the engine is used then.
     """
-    vbits = _direction_bits(dim)
-    if vbits is None:  # pragma: no cover
+    sv0 = _direction_numbers(dim)
+    if sv0 is None:  # pragma: no cover
         return None
     bits = _SOBOL_BITS
     per_key = dim * bits * (1 + bits)
@@ -172,10 +169,11 @@ def _draw_directions_many(keys: Sequence[tuple], dim: int) -> list[tuple[np.ndar
             child = np.random.SeedSequence(entropy, spawn_key=(*spawn_key, 0), pool_size=pool_size)
             row[:] = _random_bits(np.random.PCG64(child), per_key)
         shift = draws[:, : dim * bits].reshape(len(group), dim, bits) @ _POWERS  # [k, d]
-        lower = draws[:, dim * bits :].reshape(len(group), dim, bits, bits) * _STRICT_LOWER
-        lower += _EYE
-        parity = (vbits @ lower.transpose(0, 1, 3, 2)).astype(np.uint32) & 1  # [k, d, j, p]
-        sv = parity @ _TOP_DOWN  # [k, d, j]
+        lower = draws[:, dim * bits :].reshape(len(group), dim, bits, bits)  # [k, d, p, m]
+        lower *= _STRICT_LOWER
+        rows = (lower @ _TOP_DOWN) | _TOP_DOWN  # [k, d, p]: L[d, p, :] as bits, the diagonal set
+        parity = np.bitwise_count(sv0[:, :, None] & rows[:, :, None, :]) & np.uint8(1)  # [k, d, j, p]
+        sv = parity.astype(np.uint32) @ _TOP_DOWN  # [k, d, j]
         sv.flags.writeable = False
         shift.flags.writeable = False
         out += [(sv[k], shift[k]) for k in range(len(group))]

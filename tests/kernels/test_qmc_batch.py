@@ -48,6 +48,7 @@ CASES = [
     ("european-cv-float32", EUROPEAN, {"control_variate": True, "precision": "float32"},
      Target(atol=1e-3, confidence=0.95)),
     ("asian", ASIAN, {}, Target(atol=1e-2)),
+    ("asian-float32", ASIAN, {"precision": "float32"}, Target(atol=1e-2)),
     ("asian-cv-antithetic", ASIAN, {"control_variate": True, "antithetic": True}, Target(atol=1e-3)),
     ("portfolio", PORTFOLIO, {}, Target(rtol=2e-3, estimate="mean")),
 ]
@@ -200,3 +201,20 @@ def test_replicate_sums_of_equal_groups_equal_the_loop() -> None:
             groups = [np.arange(r, scrambles * k, scrambles) for r in range(scrambles)]
             loop = np.array([rows[g].sum(axis=0) for g in groups])
             assert np.array_equal(_replicate_sums(rows, groups), loop)
+
+
+def test_asian_payoffs_of_a_group_equal_those_of_each_chunk() -> None:
+    """The Asian premise: payoffs reduce over each path's steps alike for any number of paths (float32 too)."""
+    from kernels.backends.numpy_backend import _asian_payoffs
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        for n_steps in (1, 3, 16, 40):
+            for size in (2, 3, 256, 5000, GROUP_MAX_SIZE):
+                k = 9
+                log_s = (rng.standard_normal((n_steps, k * size)) * 0.2 + 4.6).astype(dtype)
+                arith, geo = _asian_payoffs(ASIAN, log_s)
+                for i in range(k):
+                    part = slice(i * size, (i + 1) * size)
+                    a1, g1 = _asian_payoffs(ASIAN, np.ascontiguousarray(log_s[:, part]))
+                    assert np.array_equal(a1, arith[part]) and np.array_equal(g1, geo[part])
