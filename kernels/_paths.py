@@ -29,6 +29,8 @@ _SCRAMBLE_CACHE = 256
 _CACHED_DIM = 1024
 # Scrambles drawn in one product hold at most this many dimensions together (a few MB of temporaries).
 _BATCH_DIMS = 1024
+# Most uint32 entries of the Gray-code table that values a group's Sobol points at once (4 MB).
+_TABLE_ENTRIES = 2**20
 # The cache of scrambled direction numbers: (seed key, dim) -> (sv, shift), least recently used first.
 _CACHE: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -236,15 +238,51 @@ def sobol_uniforms_many(chunks: Sequence[Chunk], dim: int) -> np.ndarray:
     if len(sizes) > 1:
         raise ValueError(f"sobol_uniforms_many needs chunks of one size, got sizes {sorted(sizes)}")
     size = sizes.pop() if sizes else 0
-    u = np.empty((len(chunks), size, dim), dtype=np.float64)
     directions = _scrambled_directions_many([_seed_key(s) for s in seeds], dim)
-    for k, (chunk, s) in enumerate(zip(chunks, seeds, strict=True)):
-        if directions is not None:
-            _sobol_points(*directions[k], chunk.offset, size, out=u[k])
-        else:  # pragma: no cover - see _scrambled_directions_many
-            u[k] = _engine_uniforms(s, dim, chunk.offset, size)
+    offsets = [c.offset for c in chunks]
+    u = _gray_code_points(directions, offsets, size, dim) if directions is not None else None
+    if u is None:
+        u = np.empty((len(chunks), size, dim), dtype=np.float64)
+        for k, (chunk, s) in enumerate(zip(chunks, seeds, strict=True)):
+            if directions is not None:
+                _sobol_points(*directions[k], chunk.offset, size, out=u[k])
+            else:  # pragma: no cover - see _scrambled_directions_many
+                u[k] = _engine_uniforms(s, dim, chunk.offset, size)
     np.clip(u, _U_EPS, 1.0 - _U_EPS, out=u)
     return u
+
+
+def _gray_code_points(
+    directions: Sequence[tuple[np.ndarray, np.ndarray]], offsets: Sequence[int], size: int, dim: int
+) -> np.ndarray | None:
+    """Points ``[offset, offset + size)`` of each scrambled sequence at once, or None where a table would be too big.
+
+    Scipy's engine steps point ``i`` from point ``i - 1`` by XOR-ing ``sv[:, ctz(i)]``, so point
+    ``i`` is ``shift ^ XOR of sv[:, j]`` over the set bits ``j`` of the Gray code ``i ^ (i >> 1)``.
+    A table of those XORs for every code below ``2^B`` (``B`` the bits of the last index) is built
+    by doubling, for all sequences together, and each point looked up in it; the scale
+    (``2^-bits``, a power of two) makes the float64 values exact, as the engine's are. Used when
+    the table is at most four times the points asked for and ``_TABLE_ENTRIES`` in all.
+    """
+    if not size or not offsets:
+        return None
+    bits_needed = (max(offsets) + size - 1).bit_length()
+    table_size = 1 << bits_needed
+    if table_size > 4 * size or len(offsets) * table_size * dim > _TABLE_ENTRIES:
+        return None
+    k = len(offsets)
+    sv = np.stack([d[0] for d in directions])  # [k, dim, bits]
+    table = np.empty((k, table_size, dim), dtype=np.uint32)
+    table[:, 0] = 0
+    for j in range(bits_needed):
+        half = 1 << j
+        np.bitwise_xor(table[:, :half], sv[:, None, :, j], out=table[:, half : 2 * half])
+    index = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(size, dtype=np.int64)
+    index ^= index >> 1  # Gray codes
+    index += np.arange(k, dtype=np.int64)[:, None] * table_size
+    points = table.reshape(k * table_size, dim)[index]  # [k, size, dim]
+    points ^= np.stack([d[1] for d in directions])[:, None, :]
+    return points * (1.0 / 2**_SOBOL_BITS)
 
 
 def _engine_uniforms(s: np.random.SeedSequence, dim: int, offset: int, size: int) -> np.ndarray:

@@ -218,3 +218,19 @@ def test_asian_payoffs_of_a_group_equal_those_of_each_chunk() -> None:
                     part = slice(i * size, (i + 1) * size)
                     a1, g1 = _asian_payoffs(ASIAN, np.ascontiguousarray(log_s[:, part]))
                     assert np.array_equal(a1, arith[part]) and np.array_equal(g1, geo[part])
+
+
+def test_gray_code_table_points_equal_scipys_stepping() -> None:
+    from kernels._paths import _gray_code_points, _scrambled_directions_many, _seed_key, _sobol_points
+
+    seeds = [np.random.SeedSequence(5, spawn_key=(1, r)) for r in range(6)]
+    for dim in (1, 2, 16):
+        directions = _scrambled_directions_many([_seed_key(s) for s in seeds], dim)
+        for offsets, size in (([0] * 6, 256), ([256] * 6, 256), ([0, 300, 600, 0, 300, 600], 300),
+                              ([0, 1, 2, 3, 0, 1], 1), ([7, 0, 3, 1, 2, 9], 7), ([4096] * 6, 4096)):
+            table = _gray_code_points(directions, offsets, size, dim)
+            assert table is not None
+            for k, offset in enumerate(offsets):
+                assert np.array_equal(table[k], _sobol_points(*directions[k], offset, size))
+    # A table much larger than the points (a late offset) is not built: the engine's stepping is used.
+    assert _gray_code_points(directions, [2**20], 256, 16) is None
