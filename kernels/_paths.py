@@ -83,6 +83,21 @@ def _random_bits(bitgen: np.random.PCG64, n: int) -> np.ndarray:
     return bitgen.random_raw(n // 2).view(np.uint32) >> np.uint32(31)
 
 
+def _random_bits_many(keys: Sequence[tuple], n: int) -> np.ndarray:
+    """:func:`_random_bits` of each key's scramble stream (its seed's first spawned child), ``(len(keys), n)``.
+
+    The raw outputs of all streams are gathered first and their top bits taken in one pass.
+    """
+    streams = (np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(*spawn_key, 0), pool_size=pool_size))
+               for entropy, spawn_key, pool_size in keys)
+    if not _raw_bits_match():  # pragma: no cover - see _random_bits
+        return np.array([_random_bits(bitgen, n) for bitgen in streams], dtype=np.uint32).reshape(len(keys), n)
+    raw = np.empty((len(keys), n // 2), dtype=np.uint64)
+    for row, bitgen in zip(raw, streams, strict=True):
+        row[:] = bitgen.random_raw(n // 2)
+    return raw.view(np.uint32) >> np.uint32(31)
+
+
 @lru_cache(maxsize=1)
 def _raw_bits_match() -> bool:
     n = 2 * 3 * 31 * 30
@@ -166,10 +181,7 @@ def _draw_directions_many(keys: Sequence[tuple], dim: int) -> list[tuple[np.ndar
     out: list[tuple[np.ndarray, np.ndarray]] = []
     for first in range(0, len(keys), step):
         group = keys[first : first + step]
-        draws = np.empty((len(group), per_key), dtype=np.uint32)
-        for row, (entropy, spawn_key, pool_size) in zip(draws, group, strict=True):
-            child = np.random.SeedSequence(entropy, spawn_key=(*spawn_key, 0), pool_size=pool_size)
-            row[:] = _random_bits(np.random.PCG64(child), per_key)
+        draws = _random_bits_many(group, per_key)
         shift = draws[:, : dim * bits].reshape(len(group), dim, bits) @ _POWERS  # [k, d]
         lower = draws[:, dim * bits :].reshape(len(group), dim, bits, bits)  # [k, d, p, m]
         lower *= _STRICT_LOWER
