@@ -283,17 +283,22 @@ def _gray_code_points(
     if table_size > 4 * size or len(offsets) * table_size * dim > _TABLE_ENTRIES:
         return None
     k = len(offsets)
-    sv = np.stack([d[0] for d in directions])  # [k, dim, bits]
+    sv = np.array([d[0] for d in directions])  # [k, dim, bits]
     table = np.empty((k, table_size, dim), dtype=np.uint32)
     table[:, 0] = 0
     for j in range(bits_needed):
         half = 1 << j
         np.bitwise_xor(table[:, :half], sv[:, None, :, j], out=table[:, half : 2 * half])
-    index = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(size, dtype=np.int64)
-    index ^= index >> 1  # Gray codes
-    index += np.arange(k, dtype=np.int64)[:, None] * table_size
-    points = table.reshape(k * table_size, dim)[index]  # [k, size, dim]
-    points ^= np.stack([d[1] for d in directions])[:, None, :]
+    if len(set(offsets)) == 1:  # one range for all (a round of a run to a target): one set of codes
+        codes = np.arange(offsets[0], offsets[0] + size, dtype=np.int64)
+        codes ^= codes >> 1  # Gray codes
+        points = np.take(table, codes, axis=1)  # [k, size, dim]
+    else:
+        index = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(size, dtype=np.int64)
+        index ^= index >> 1
+        index += np.arange(k, dtype=np.int64)[:, None] * table_size
+        points = table.reshape(k * table_size, dim)[index]
+    points ^= np.array([d[1] for d in directions])[:, None, :]
     return points * (1.0 / 2**_SOBOL_BITS)
 
 
