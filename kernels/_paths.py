@@ -108,7 +108,7 @@ def _raw_bits_match() -> bool:
 
 
 def _scrambled_directions_many(keys: Sequence[tuple], dim: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
-    """:func:`_draw_directions` for each seed key, cached per (key, dimension) up to ``_CACHED_DIM``.
+    """:func:`_draw_directions_many` for each seed key, cached per (key, dimension) up to ``_CACHED_DIM``.
 
     The scrambles missing from the cache are drawn together (:func:`_draw_directions_many`); cached
     ones are reused. None if this scipy lacks the private Sobol routines (the engine is used then).
@@ -127,7 +127,7 @@ def _scrambled_directions_many(keys: Sequence[tuple], dim: int) -> list[tuple[np
         # A repeated key (two chunks of one scramble) is drawn once.
         unique = list(dict.fromkeys(keys[i] for i in missing))
         drawn = _draw_directions_many(unique, dim)
-        if drawn is None:  # pragma: no cover - see _draw_directions
+        if drawn is None:  # pragma: no cover - see _draw_directions_many
             return None
         new = dict(zip(unique, drawn, strict=True))
         with _CACHE_LOCK:
@@ -144,16 +144,6 @@ def _clear_scramble_cache() -> None:
     """Forget every cached scramble (benchmarks: a run then pays for its own scrambles, as a fresh seed does)."""
     with _CACHE_LOCK:
         _CACHE.clear()
-
-
-def _draw_directions(key: tuple, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Scipy's LMS + digital-shift scramble of the Sobol direction numbers for the seed ``key``.
-
-    Returns read-only ``(sv, shift)`` equal to those ``qmc.Sobol(d=dim, scramble=True,
-    seed=np.random.default_rng(SeedSequence(*key)))`` builds; see :func:`_draw_directions_many`.
-    """
-    drawn = _draw_directions_many([key], dim)
-    return None if drawn is None else drawn[0]
 
 
 def _draw_directions_many(keys: Sequence[tuple], dim: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
