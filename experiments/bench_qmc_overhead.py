@@ -6,13 +6,16 @@ This measures, interleaved seed by seed and in CPU time of this thread (``time.t
 steadier than wall time on a shared machine), medians over ``--runs`` seeds:
 
 * ``ours, scipy engine``: the Sobol points from one ``scipy.stats.qmc.Sobol`` per chunk, as before
-  (``kernels._paths._engine_uniforms``, which the fast path is tested bit-identical to);
-* ``ours``: the points from scrambled direction numbers drawn once per scramble seed;
+  (``kernels._paths._engine_uniforms``, which the fast path is tested bit-identical to), the rest
+  as in ``ours``;
+* ``ours``: the points from scrambled direction numbers drawn once per scramble seed, the
+  chunks that share a size valued in one vectorised pass (``kernels.backends.numpy_backend``);
+* ``ours, 32 scrambles``: the same with ``qmc_scrambles=32`` (32 chunks per round);
 * qmcpy ``CubQMCNetG`` to ``abs_tol=atol`` (its ``integrate()`` alone, built outside the timing).
 
-Ours at 95% and 99% (the bench compares qmcpy with our 99%). The config is the one the tuner
-chose for this target in ``bench_accuracy`` (numpy, serial, float64, chunk 16384, QMC, control
-variate).
+Ours at 95% and 99% (the bench compares qmcpy with our 99%), with the default 16 scrambles and
+with 32. The config is the one the tuner chose for this target in ``bench_accuracy`` (numpy,
+serial, float64, chunk 16384, QMC, control variate).
 
     python -m experiments.bench_qmc_overhead [--runs 60] [--atol 0.01]
 
@@ -38,19 +41,20 @@ from .bench_kernels import RESULTS
 CONFIG = Config(backend="numpy", qmc=True, control_variate=True, chunk_size=16384)
 
 
-def _ours(atol: float, confidence: float, engine: bool) -> Callable[[int], tuple[float, int]]:
-    fast = paths._scrambled_directions
+def _ours(atol: float, confidence: float, engine: bool, scrambles: int = 16) -> Callable[[int], tuple[float, int]]:
+    fast = paths._scrambled_directions_many
+    config = CONFIG.replace(qmc_scrambles=scrambles)
 
     def run(seed: int) -> tuple[float, int]:
-        paths._scrambled_directions = (lambda key, dim: None) if engine else fast
+        paths._scrambled_directions_many = (lambda keys, dim: None) if engine else fast
         try:
             if not engine:
-                paths._cached_directions.cache_clear()  # every run pays for its own scrambles, as a fresh seed does
+                paths._clear_scramble_cache()  # every run pays for its own scrambles, as a fresh seed does
             t0 = time.thread_time()
-            res = simulate(EUROPEAN, config=CONFIG, seed=seed, target=Target(atol=atol, confidence=confidence))
+            res = simulate(EUROPEAN, config=config, seed=seed, target=Target(atol=atol, confidence=confidence))
             return time.thread_time() - t0, res.n_sims
         finally:
-            paths._scrambled_directions = fast
+            paths._scrambled_directions_many = fast
 
     return run
 
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         "ours, 95%": _ours(args.atol, 0.95, engine=False),
         "ours, scipy engine, 99%": _ours(args.atol, 0.99, engine=True),
         "ours, 99%": _ours(args.atol, 0.99, engine=False),
+        "ours, 32 scrambles, 95%": _ours(args.atol, 0.95, engine=False, scrambles=32),
+        "ours, 32 scrambles, 99%": _ours(args.atol, 0.99, engine=False, scrambles=32),
         "qmcpy CubQMCNetG": _qmcpy_run(args.atol),
     }
     for run in methods.values():  # warm-up: imports, first-call costs

@@ -79,24 +79,28 @@ def _replicate_sums(rows: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     """Column sums of each scramble's chunk rows, ``(scrambles, columns)``.
 
     One scramble-major pass when every scramble has a single chunk in order (a one-round run to a
-    target, or a fixed run of one chunk per scramble): the same sums, without a Python loop.
+    target, or a fixed run of one chunk per scramble), one batched sum when every scramble has as
+    many chunks (the later rounds of a run to a target): the same sums, without a Python loop.
     """
     if all(len(g) == 1 for g in groups) and len(groups) == len(rows):
         order = np.concatenate(groups)
         return rows if np.array_equal(order, np.arange(len(rows))) else rows[order]
+    if len({len(g) for g in groups}) == 1:  # as many chunks in every scramble: one (scramble, chunk, column) sum
+        # Along the chunk axis, not the inner one: each column adds its rows in order, as the loop does.
+        return rows[np.stack(groups)].sum(axis=1)
     return np.array([rows[idx].sum(axis=0) for idx in groups])
 
 
 def _controlled(
-    sums: np.ndarray, cols: tuple[int, int, int, int, int], exact: float | None, groups: list[np.ndarray] | None,
-    rows: np.ndarray,
+    sums: np.ndarray, cols: tuple[int, int, int, int, int], exact: float | None, per_rep: np.ndarray | None,
 ) -> tuple[float, float]:
     """Mean of ``y`` corrected by a control ``c`` of known mean ``exact`` (None: no correction), with its SE.
 
     ``cols`` are the columns of sum y, sum y^2, sum c, sum c^2, sum y c. The coefficient
     ``beta = cov(y, c) / var(c)`` comes from the pooled sums. Pseudo-random: the SE of the
-    regression estimator from the residual variance. Quasi-random (``groups`` of chunk rows per
-    scramble): the SE from the scatter of the corrected scramble means.
+    regression estimator from the residual variance. Quasi-random (``per_rep``, the column sums of
+    each scramble's chunk rows, :func:`_replicate_sums`): the SE from the scatter of the corrected
+    scramble means.
     """
     sy, syy, sc, scc, syc = cols
     n = sums[0]
@@ -104,11 +108,10 @@ def _controlled(
     cov = (sums[syc] - sums[sy] * sums[sc] / n) / max(n - 1, 1)
     beta = cov / var_c if (exact is not None and var_c > 0) else 0.0
     shift = exact if exact is not None else 0.0
-    if groups is None:
+    if per_rep is None:
         var_y = (sums[syy] - sums[sy] ** 2 / n) / max(n - 1, 1)
         var = max(var_y - 2 * beta * cov + beta * beta * var_c, 0.0)
         return float(sums[sy] / n - beta * (sums[sc] / n - shift)), math.sqrt(var / n)
-    per_rep = _replicate_sums(rows, groups)
     values = per_rep[:, sy] / per_rep[:, 0] - beta * (per_rep[:, sc] / per_rep[:, 0] - shift)
     return _replicate_mean_se(values)
 
@@ -116,24 +119,24 @@ def _controlled(
 def reduce_european(stats: np.ndarray, chunks: Sequence[Chunk], config: Config, option: EuropeanOption) -> Estimates:
     """Price (with the terminal-spot control variate when asked), pathwise delta and vega."""
     tot = stats.sum(axis=0)
-    groups = _replicate_groups(chunks) if config.qmc else None
+    per_rep = _replicate_sums(stats, _replicate_groups(chunks)) if config.qmc else None
     exact = option.S0 * math.exp(-option.q * option.T) if config.control_variate else None
     est: dict[str, float] = {}
     se: dict[str, float] = {}
-    est["price"], se["price"] = _controlled(tot, (1, 2, 7, 8, 9), exact, groups, stats)
+    est["price"], se["price"] = _controlled(tot, (1, 2, 7, 8, 9), exact, per_rep)
     for i, name in ((3, "delta"), (5, "vega")):
         # No control: the cross-sum column is unused when exact is None.
-        est[name], se[name] = _controlled(tot, (i, i + 1, 7, 8, 9), None, groups, stats)
+        est[name], se[name] = _controlled(tot, (i, i + 1, 7, 8, 9), None, per_rep)
     return est, se
 
 
 def reduce_asian(stats: np.ndarray, chunks: Sequence[Chunk], config: Config, option: AsianOption) -> Estimates:
     """Arithmetic price (with the geometric control variate when asked) and the plain geometric price."""
     tot = stats.sum(axis=0)
-    groups = _replicate_groups(chunks) if config.qmc else None
+    per_rep = _replicate_sums(stats, _replicate_groups(chunks)) if config.qmc else None
     exact = geometric_asian_reference(option) if config.control_variate else None
-    price, price_se = _controlled(tot, (1, 2, 3, 4, 5), exact, groups, stats)
-    geo, geo_se = _controlled(tot, (3, 4, 3, 4, 4), None, groups, stats)
+    price, price_se = _controlled(tot, (1, 2, 3, 4, 5), exact, per_rep)
+    geo, geo_se = _controlled(tot, (3, 4, 3, 4, 4), None, per_rep)
     return {"price": price, "geometric_price": geo}, {"price": price_se, "geometric_price": geo_se}
 
 

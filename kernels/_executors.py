@@ -357,6 +357,10 @@ def run_chunks(
 ) -> T:
     """Run every chunk under ``config`` and return ``reducer`` applied to the filled float64 buffer.
 
+    Serial and thread runs hand the backend its groups of chunks (:meth:`Backend.group_chunks`:
+    quasi-random chunks the numpy backend values in one pass); threads split groups so that
+    every worker has one. Process workers take one chunk each.
+
     The reducer runs while a shared-memory buffer is still mapped, so the results
     are read in place rather than copied out first.
     """
@@ -367,42 +371,61 @@ def run_chunks(
         return _PLUGGED[config.executor][1](workload, config, chunks, shape, reducer)
     buffer = np.empty(shape, dtype=np.float64)
     backend = get_backend(config.backend)
+    groups = backend.group_chunks(workload, config, chunks)
 
-    def one(chunk: Chunk) -> None:
-        backend.run_chunk(workload, config, chunk, chunk_view(buffer, workload, chunk))
+    def one(group: Sequence[int]) -> None:
+        if len(group) == 1:
+            chunk = chunks[group[0]]
+            backend.run_chunk(workload, config, chunk, chunk_view(buffer, workload, chunk))
+            return
+        part = [chunks[i] for i in group]
+        backend.run_group(workload, config, part, [chunk_view(buffer, workload, c) for c in part])
 
     if config.executor == "serial":
-        for chunk in chunks:
-            one(chunk)
+        for group in groups:
+            one(group)
     else:
-        _run_threads(one, chunks, config.workers)
+        _run_threads(one, _spread(groups, config.workers), config.workers)
     return reducer(buffer)
 
 
-def _run_threads(one: Callable[[Chunk], None], chunks: Sequence[Chunk], workers: int) -> None:
-    """``one(chunk)`` for every chunk on the kept pool's threads: one task per thread, each taking the
-    next chunk until none is left (a future per chunk cost ~50 us of dispatch and wake-ups each)."""
-    pending = iter(chunks)
+def _spread(groups: list[list[int]], workers: int) -> list[list[int]]:
+    """Split the largest groups in halves until each of ``workers`` threads has one (given enough chunks)."""
+    groups = list(groups)
+    while len(groups) < workers:
+        largest = max(range(len(groups)), key=lambda i: len(groups[i]), default=-1)
+        if largest < 0 or len(groups[largest]) < 2:
+            break
+        g = groups.pop(largest)
+        groups += [g[: len(g) // 2], g[len(g) // 2 :]]
+    return groups
+
+
+def _run_threads(one: Callable[[Any], None], items: Sequence[Any], workers: int) -> None:
+    """``one(item)`` for every item (a chunk, or a group of chunks) on the kept pool's threads: one task
+    per thread, each taking the next item until none is left (a future per item cost ~50 us of dispatch
+    and wake-ups each)."""
+    pending = iter(items)
     lock = threading.Lock()
     failed = threading.Event()
 
     def drain() -> None:
         while not failed.is_set():
             with lock:
-                chunk = next(pending, None)
-            if chunk is None:
+                item = next(pending, None)
+            if item is None:
                 return
             try:
-                one(chunk)
+                one(item)
             except BaseException:
-                failed.set()  # the other threads stop after their current chunk
+                failed.set()  # the other threads stop after their current item
                 raise
 
-    futures = [_thread_pool(workers).submit(drain) for _ in range(min(workers, len(chunks)))]
+    futures = [_thread_pool(workers).submit(drain) for _ in range(min(workers, len(items)))]
     try:
-        for f in futures:  # every task ends (its chunks write into the caller's buffer) before a result
+        for f in futures:  # every task ends (its items write into the caller's buffer) before a result
             f.exception()
-    except BaseException:  # interrupted while waiting: the threads stop after their current chunk
+    except BaseException:  # interrupted while waiting: the threads stop after their current item
         failed.set()
         raise
     for f in futures:  # the first failure, if any

@@ -208,6 +208,7 @@ def run_to_target(
     overhead = 0.0
     rounds = 0
     met, why = False, ""
+    configs: dict[int, Config] = {}  # config with chunk_size set, by chunk size
     while True:
         local = plan.batch(n_next)
         if len(plan.chunks) + len(local) > MAX_CHUNKS:
@@ -217,7 +218,9 @@ def run_to_target(
             why = f"the chunk limit (kernels.MAX_CHUNKS={MAX_CHUNKS}); raise Config.chunk_size"
             break
         chunk_size = max(c.size for c in local)
-        used = config.replace(chunk_size=chunk_size)
+        used = configs.get(chunk_size)
+        if used is None:  # rounds of one chunk size (a quasi-random run's pilot and doubling) share it
+            used = configs[chunk_size] = config.replace(chunk_size=chunk_size)
         t_prep = time.perf_counter()
         _executors.prepare(workload, used, chunk_size)
         overhead += time.perf_counter() - t_prep

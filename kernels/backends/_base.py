@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +27,9 @@ class Backend(ABC):
           annual losses for portfolios), drawing only from ``chunk.seed`` (and
           ``chunk.scramble_seed`` with QMC), so that its numbers depend on the chunk
           alone. It must be safe to call from several threads at once.
+        * :meth:`group_chunks` and :meth:`run_group` (optional) let a backend value several
+          chunks in one call; each chunk's output must equal, bit for bit, what
+          :meth:`run_chunk` writes for it. By default every chunk is its own group.
         * The estimate must be the same quantity for every config: a backend may
           differ from another only by its own Monte Carlo error.
     """
@@ -39,6 +43,17 @@ class Backend(ABC):
     @abstractmethod
     def run_chunk(self, workload: Workload, config: Config, chunk: Chunk, out: np.ndarray) -> None:
         """Compute one chunk and write its output into ``out``."""
+
+    def group_chunks(self, workload: Workload, config: Config, chunks: Sequence[Chunk]) -> list[list[int]]:
+        """Positions in ``chunks`` that :meth:`run_group` values together; every position in one group."""
+        return [[i] for i in range(len(chunks))]
+
+    def run_group(
+        self, workload: Workload, config: Config, chunks: Sequence[Chunk], outs: Sequence[np.ndarray]
+    ) -> None:
+        """Compute a group of chunks (one of :meth:`group_chunks`), writing chunk ``k``'s output into ``outs[k]``."""
+        for chunk, out in zip(chunks, outs, strict=True):
+            self.run_chunk(workload, config, chunk, out)
 
 
 def float_dtype(config: Config) -> type[np.floating]:

@@ -215,3 +215,23 @@ def test_values_at_the_limits_are_accepted_and_give_finite_estimates() -> None:
     heavy = simulate(HEAVY, 10_000, seed=1)  # Pareto shape 0.3 unlimited: float64 holds it
     assert all(math.isfinite(v) for v in heavy.estimates.values())
     assert simulate(OPTION, 1000, Config(workers=2, executor="threads", chunk_size=MAX_SIMS), seed=1)["price"] > 0
+
+
+def test_small_runs_skip_the_machine_memory_query_but_not_a_set_limit(monkeypatch) -> None:
+    import psutil
+
+    from kernels import EuropeanOption
+    from kernels._resources import UNCHECKED_BYTES, estimate_memory
+
+    option = EuropeanOption(S0=100.0, K=100.0, T=1.0, r=0.05, sigma=0.2)
+    assert estimate_memory(option, 4096, Config(qmc=True)) <= UNCHECKED_BYTES
+    monkeypatch.delenv("KERNELS_MEMORY_LIMIT", raising=False)
+    calls = []
+    real = psutil.virtual_memory
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: calls.append(1) or real())
+    simulate(option, 4096, Config(qmc=True), seed=1)
+    assert not calls  # a small run: no query
+    simulate(BOOK, 100_000, seed=1)
+    assert calls  # a large one asks the machine
+    monkeypatch.setenv("KERNELS_MEMORY_LIMIT", "1K")
+    refused(lambda: simulate(option, 4096, Config(qmc=True)), "KERNELS_MEMORY_LIMIT")  # a set limit binds all runs
