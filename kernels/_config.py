@@ -86,7 +86,7 @@ class Config:
     precision: str = "float64"
     chunk_size: int | None = None
     qmc: bool = False
-    qmc_scrambles: int = 16
+    qmc_scrambles: int = 32
     shared_memory: bool = False
     antithetic: bool = False
     control_variate: bool = False
