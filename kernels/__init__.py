@@ -54,6 +54,7 @@ from ._distributions import (
 from ._executors import ExecutionError, MainModuleReentryError, shutdown_pools, worker_context
 from ._fft import DEFAULT_FFT_RTOL, MAX_FFT_POINTS, AggregateDistribution, GridTooLargeError, aggregate_distribution
 from ._limits import (
+    DEFAULT_QMC_SCRAMBLES,
     FLOAT32_LIMIT,
     MAX_BINOMIAL_TRIALS,
     MAX_CHUNKS,
@@ -98,6 +99,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_FFT_RTOL",
     "DEFAULT_MAX_SIMS",
+    "DEFAULT_QMC_SCRAMBLES",
     "DISCRETISATIONS",
     "EXECUTORS",
     "FLOAT32_LIMIT",

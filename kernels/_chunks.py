@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._limits import MAX_CHUNKS
+from ._limits import DEFAULT_QMC_SCRAMBLES, MAX_CHUNKS
 from ._workloads import AsianOption, EuropeanOption, Portfolio, Workload
 
 # Spawn-key namespaces, so that pseudo-random chunk streams, scramble seeds and
@@ -68,7 +68,8 @@ def _child(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
 
 
 def plan_chunks(
-    n_sims: int, chunk_size: int, root: np.random.SeedSequence, *, qmc: bool = False, scrambles: int = 16
+    n_sims: int, chunk_size: int, root: np.random.SeedSequence, *, qmc: bool = False,
+    scrambles: int = DEFAULT_QMC_SCRAMBLES,
 ) -> list[Chunk]:
     """Cut ``n_sims`` into chunks and give each its seed."""
     chunks: list[Chunk] = []
@@ -90,7 +91,7 @@ def plan_chunks(
     return chunks
 
 
-def count_chunks(n_sims: int, chunk_size: int, *, qmc: bool = False, scrambles: int = 16) -> int:
+def count_chunks(n_sims: int, chunk_size: int, *, qmc: bool = False, scrambles: int = DEFAULT_QMC_SCRAMBLES) -> int:
     """How many chunks :func:`plan_chunks` makes, without making them (O(1))."""
     if not qmc:
         return -(-n_sims // chunk_size)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ._chunks import count_chunks
 from ._discretise import DISCRETISATIONS
-from ._limits import MAX_CHUNKS, MAX_QMC_POINTS, MAX_QMC_SCRAMBLES, MAX_SIMS, MAX_WORKERS
+from ._limits import DEFAULT_QMC_SCRAMBLES, MAX_CHUNKS, MAX_QMC_POINTS, MAX_QMC_SCRAMBLES, MAX_SIMS, MAX_WORKERS
 from ._validation import check_choice, check_int
 from ._workloads import Portfolio
 from .backends._registry import BUILTIN_BACKENDS, backend_names
@@ -49,9 +49,11 @@ class Config:
         qmc: use scrambled Sobol points (randomized quasi-Monte Carlo) instead of
             pseudo-random draws; standard errors then come from independent scrambles.
         qmc_scrambles: number of independent scrambles with ``qmc`` (integer in
-            ``[2, MAX_QMC_SCRAMBLES]``; each scramble is one Sobol sequence of at most
-            ``MAX_QMC_POINTS`` points). Not a speed knob: it sets how the standard error
-            is estimated.
+            ``[2, MAX_QMC_SCRAMBLES]``, default ``DEFAULT_QMC_SCRAMBLES`` = 32; each scramble is
+            one Sobol sequence of at most ``MAX_QMC_POINTS`` points). It sets how the standard
+            error is estimated: with 16, the European call's intervals covered 92% at 95% (its
+            scramble means are skewed); 32 cover as claimed. Without ``qmc`` it means nothing
+            and is always ``DEFAULT_QMC_SCRAMBLES``.
         shared_memory: process workers write chunk results into
             ``multiprocessing.shared_memory`` instead of pickling them back; needs
             ``executor="processes"``.
@@ -86,7 +88,7 @@ class Config:
     precision: str = "float64"
     chunk_size: int | None = None
     qmc: bool = False
-    qmc_scrambles: int = 16
+    qmc_scrambles: int = DEFAULT_QMC_SCRAMBLES
     shared_memory: bool = False
     antithetic: bool = False
     control_variate: bool = False
@@ -102,10 +104,11 @@ class Config:
         if self.chunk_size is not None:
             set_(self, "chunk_size", check_int("Config", "chunk_size", self.chunk_size, low=1, high=MAX_SIMS))
         scrambles = check_int("Config", "qmc_scrambles", self.qmc_scrambles, low=2, high=MAX_QMC_SCRAMBLES)
-        set_(self, "qmc_scrambles", scrambles)
         for name in ("qmc", "shared_memory", "antithetic", "control_variate"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
+        # Without qmc the scrambles mean nothing: one value, so that equal configs compare equal.
+        set_(self, "qmc_scrambles", scrambles if self.qmc else DEFAULT_QMC_SCRAMBLES)
         if self.executor == "serial" and self.workers > 1:
             raise ValueError(
                 f"Config.workers={self.workers} needs executor='threads', 'processes' or 'dask'; "

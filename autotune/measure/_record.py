@@ -33,6 +33,7 @@ def new_uid() -> str:
 _ADDED_KNOBS: dict[str, Any] = {"antithetic": False, "control_variate": False, "method": "mc",
                                  "discretisation": "moments"}
 _NO_DEFAULT = object()
+_NON_QMC_SCRAMBLES = 16
 
 
 def config_id(knobs: Mapping[str, Any]) -> str:
@@ -41,12 +42,16 @@ def config_id(knobs: Mapping[str, Any]) -> str:
     Canonical JSON sorts keys and has no whitespace, so equal knob dicts give equal ids
     in every process and on every machine. Knobs added to ``kernels.Config`` later
     (``_ADDED_KNOBS``) are left out at their default, so a config keeps the id it had before
-    they existed.
+    they existed; ``qmc_scrambles`` of a config without ``qmc`` (meaningless) is hashed as 16, the
+    value such configs had before the default became 32, so they keep their ids too.
 
     Raises:
         ValueError: the knobs are not JSON-serialisable.
     """
     knobs = {k: v for k, v in dict(knobs).items() if _ADDED_KNOBS.get(k, _NO_DEFAULT) != v}
+    if not knobs.get("qmc", False) and "qmc_scrambles" in knobs:
+        # Without qmc the scrambles mean nothing; such configs were stored with 16 (the default before 32).
+        knobs["qmc_scrambles"] = _NON_QMC_SCRAMBLES
     try:
         canonical = json.dumps(knobs, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
