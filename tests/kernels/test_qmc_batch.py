@@ -130,14 +130,14 @@ def test_several_chunks_per_scramble_and_sizes_group_alike(executor: str, worker
 
 
 def test_chunks_over_the_group_size_run_alone() -> None:
-    config = Config(backend="numpy", qmc=True)
+    config = Config(backend="numpy", qmc=True, qmc_scrambles=16)
     chunks_of = NumpyBackend().group_chunks
     from kernels._chunks import plan_chunks
 
     root = np.random.SeedSequence(1)
-    large = plan_chunks(16 * (GROUP_MAX_SIZE + 1), GROUP_MAX_SIZE + 1, root, qmc=True)
+    large = plan_chunks(16 * (GROUP_MAX_SIZE + 1), GROUP_MAX_SIZE + 1, root, qmc=True, scrambles=16)
     assert all(len(g) == 1 for g in chunks_of(EUROPEAN, config, large))
-    small = plan_chunks(16 * 256, 256, root, qmc=True)
+    small = plan_chunks(16 * 256, 256, root, qmc=True, scrambles=16)
     assert chunks_of(EUROPEAN, config, small) == [list(range(16))]
     # The Asian's groups are capped by draws (points x steps); pseudo-random chunks are never grouped.
     asian = AsianOption(S0=100.0, K=100.0, T=1.0, r=0.03, sigma=0.3, n_steps=252)
