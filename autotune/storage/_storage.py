@@ -207,12 +207,13 @@ class Storage:
         def work(session: Session) -> None:
             if session.get(WorkloadModel, key) is None:
                 raise StorageError(f"no workload {key!r} in {self._db.shown_url}: store it before naming it")
-            row = session.scalars(select(WorkloadNameModel).where(
-                WorkloadNameModel.workload_id == key, WorkloadNameModel.name == name)).first()
-            if row is None:
-                session.add(WorkloadNameModel(workload_id=key, name=name))
-            else:
-                row.last_named_at = utcnow()
+            now = utcnow()
+            # Race-free: tuners naming the same workload at once insert the pair once, then refresh its time.
+            if not _insert_new(session, WorkloadNameModel,
+                               {"workload_id": key, "name": name, "first_named_at": now, "last_named_at": now}):
+                t = WorkloadNameModel.__table__.c
+                session.execute(update(WorkloadNameModel.__table__)
+                                .where(t.workload_id == key, t.name == name).values(last_named_at=now))
 
         self._db.transact(work)
 

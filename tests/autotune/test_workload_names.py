@@ -71,6 +71,32 @@ def test_names_are_kept_latest_first_and_found_by_name(tmp_path: Path) -> None:
                 store.name_workload(call, bad)  # type: ignore[arg-type]
 
 
+def test_processes_naming_one_workload_at_once_store_the_name_once(any_db_url: str) -> None:
+    """Many tuners of one spec name its workload at the same moment: no IntegrityError, one row."""
+    import multiprocessing as mp
+
+    with open_storage(any_db_url) as store:
+        key = _write(store, CALL, n=1)
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(4)
+    procs = [ctx.Process(target=_name_at_once, args=(any_db_url, key, start)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    with open_storage(any_db_url) as store:
+        assert store.workload_names([key]) == {key: ("call",)}
+        with store.session(read_only=True) as session:
+            assert session.execute(text("SELECT COUNT(*) FROM workload_names")).scalar() == 1
+
+
+def _name_at_once(url: str, key: str, start) -> None:
+    with open_storage(url) as store:
+        start.wait(60)  # every process opened its store: they name the workload together
+        store.name_workload(key, "call")
+
+
 def test_export_and_import_carry_names_and_keep_the_latest(tmp_path: Path) -> None:
     with open_storage(f"sqlite:///{tmp_path}/a.db") as a, open_storage(f"sqlite:///{tmp_path}/b.db") as b:
         call = _write(a, CALL)
