@@ -6,7 +6,7 @@ budget (so that a new instance type adds to the shared model), and ``autotune de
 ``held-out`` (``experiments/model_quality.py``).
 
 Suites restrict the search space to what can win on time: no QMC (it changes the error, not the
-speed, and costs 16 scrambles), automatic chunks plus two explicit sizes.
+speed, and costs a chunk per scramble), automatic chunks plus two explicit sizes.
 """
 
 from __future__ import annotations
