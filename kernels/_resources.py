@@ -6,10 +6,10 @@ planned or started. Its memory check compares :func:`estimate_memory` with
 :func:`set_memory_limit`; the ``KERNELS_MEMORY_LIMIT`` environment variable
 (bytes, or a number with a binary suffix such as ``"512M"``, ``"8GiB"``); the
 memory the machine has available now (``psutil.virtual_memory().available``).
-Runs estimated at ``UNCHECKED_BYTES`` or less are not held against the machine's available
-memory (asking psutil costs about a tenth of a millisecond, a few per cent of a small run to a
-target, which asks before every batch); a limit that is set or in the environment applies to
-every run.
+The machine's available memory is read at most once per ``AVAILABLE_TTL_S`` for runs that need
+at most ``1 / AVAILABLE_MARGIN`` of the last reading (asking psutil costs 0.1-0.2 ms, a few per cent
+of a 1e6-path European or of a small run to a target, which asks before every batch); a larger run
+reads it afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import math
 import multiprocessing as mp
 import os
 import re
+import time
 from typing import NamedTuple
 
 from ._chunks import EUROPEAN_BLOCK, auto_chunk_size, bytes_per_sim, count_chunks
@@ -35,8 +36,10 @@ MEMORY_LIMIT_ENV = "KERNELS_MEMORY_LIMIT"
 PLAN_BYTES_PER_CHUNK = 1024
 # Whole-sample temporaries of the portfolio reduction (np.partition's copy, the excess over VaR).
 REDUCE_COPIES = 2
-# Runs needing at most this are not checked against the machine's available memory (see the module docstring).
-UNCHECKED_BYTES = 2**20
+# The available-memory reading is reused for this long by runs that need at most 1/AVAILABLE_MARGIN of it.
+AVAILABLE_TTL_S = 1.0
+AVAILABLE_MARGIN = 8
+_available: tuple[float, int] | None = None  # (time.monotonic(), bytes) of the last reading
 
 _limit: int | None = None
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -119,15 +122,27 @@ def set_memory_limit(nbytes: int | None) -> None:
     _limit = None if nbytes is None else check_int("set_memory_limit", "nbytes", nbytes, low=1)
 
 
-def _limit_and_source() -> tuple[int, str]:
+def _limit_and_source(need: int | None = None) -> tuple[int, str]:
     if _limit is not None:
         return _limit, "set by kernels.set_memory_limit()"
     env = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
     if env:
         return _parse_bytes(env), f"from {MEMORY_LIMIT_ENV}"
+    return _available_memory(need), "the machine's available memory"
+
+
+def _available_memory(need: int | None) -> int:
+    """The machine's available memory: the last reading when recent and ``need`` is far below it."""
+    global _available
+    now = time.monotonic()
+    last = _available
+    if need is not None and last is not None and now - last[0] < AVAILABLE_TTL_S and need * AVAILABLE_MARGIN <= last[1]:
+        return last[1]
     import psutil
 
-    return int(psutil.virtual_memory().available), "the machine's available memory"
+    value = int(psutil.virtual_memory().available)
+    _available = (now, value)
+    return value
 
 
 def memory_limit() -> int:
@@ -144,9 +159,7 @@ def _fmt(n: float) -> str:
 
 def _check_memory(workload: Workload, n_sims: int, config: Config) -> None:
     parts = memory_parts(workload, n_sims, config)
-    if parts.total <= UNCHECKED_BYTES and _limit is None and not os.environ.get(MEMORY_LIMIT_ENV, "").strip():
-        return
-    limit, source = _limit_and_source()
+    limit, source = _limit_and_source(parts.total)
     if parts.total <= limit:
         return
     chunk = resolve_chunk_size(workload, n_sims, config)

@@ -70,12 +70,14 @@ def _european_path(zi, is_call, c):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
-def european_stats(rng, z, n, is_call, antithetic, c, dt, out):  # pragma: no cover - compiled
+def european_stats(rng, z, n, is_call, antithetic, control, c, dt, out):  # pragma: no cover - compiled
     """Fill ``out`` with the European row (``EUROPEAN_COLUMNS``) of ``n`` samples.
 
     ``z`` holds the samples' normals (QMC) or is empty (draw from ``rng``); ``c`` the
     constants at ``EU_*`` in ``dt``. With ``antithetic`` a sample is the float64
-    average of the values of the paths from ``z`` and ``-z``.
+    average of the values of the paths from ``z`` and ``-z``. Without ``control`` the
+    control columns stay zero (the estimators read them only with the control variate),
+    in a loop of its own, so that no path pays for them.
 
     Pseudo-random normals are drawn ``EU_BLOCK`` at a time into a buffer, then the
     block's paths are valued in a loop without tests that the compiler may reorder
@@ -107,11 +109,16 @@ def european_stats(rng, z, n, is_call, antithetic, c, dt, out):  # pragma: no co
                 ctrl = 0.5 * (first[3, j] + ctrl)
                 sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
                 sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
-        else:
+        elif control:
             for j in range(m):
                 pay, delta, vega, ctrl = _european_path(block[j], is_call, c)
                 sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
                 sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
+        else:
+            for j in range(m):
+                pay, delta, vega, _ = _european_path(block[j], is_call, c)
+                sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
+                sv, sv2 = sv + vega, sv2 + vega * vega
     out[0] = n
     out[1] = sp
     out[2] = sp2

@@ -39,7 +39,8 @@ def _qmc_normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(ndtri(sobol_uniforms(chunk, dim)), dtype=dtype)
 
 
-def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, out: np.ndarray) -> None:
+def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, control: bool,
+              out: np.ndarray) -> None:
     sqrt_t = math.sqrt(opt.T)
     disc = math.exp(-opt.r * opt.T)
     sign = 1.0 if opt.is_call else -1.0
@@ -55,7 +56,7 @@ def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, 
     consts[nk.EU_CONTROL] = disc
     z = _qmc_normals(chunk, 1, dtype).ravel() if chunk.replicate >= 0 else np.empty(0, dtype=dtype)
     rng = np.random.default_rng(chunk.seed)
-    nk.european_stats(rng, z, chunk.size, opt.is_call, antithetic, consts, dtype, out)
+    nk.european_stats(rng, z, chunk.size, opt.is_call, antithetic, control, consts, dtype, out)
 
 
 @lru_cache(maxsize=64)
@@ -174,7 +175,7 @@ class NumbaBackend(Backend):
         if isinstance(workload, Portfolio):
             _portfolio(workload, chunk, dtype, target)
         elif isinstance(workload, EuropeanOption):
-            _european(workload, chunk, dtype, config.antithetic, target)
+            _european(workload, chunk, dtype, config.antithetic, config.control_variate, target)
         elif isinstance(workload, AsianOption):
             _asian(workload, chunk, dtype, config.antithetic, target)
         else:

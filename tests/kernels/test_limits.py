@@ -217,21 +217,27 @@ def test_values_at_the_limits_are_accepted_and_give_finite_estimates() -> None:
     assert simulate(OPTION, 1000, Config(workers=2, executor="threads", chunk_size=MAX_SIMS), seed=1)["price"] > 0
 
 
-def test_small_runs_skip_the_machine_memory_query_but_not_a_set_limit(monkeypatch) -> None:
+def test_the_machine_memory_is_read_once_a_second_for_runs_far_below_it(monkeypatch) -> None:
     import psutil
 
-    from kernels import EuropeanOption
-    from kernels._resources import UNCHECKED_BYTES, estimate_memory
+    from kernels import EuropeanOption, _resources
 
     option = EuropeanOption(S0=100.0, K=100.0, T=1.0, r=0.05, sigma=0.2)
-    assert estimate_memory(option, 4096, Config(qmc=True)) <= UNCHECKED_BYTES
     monkeypatch.delenv("KERNELS_MEMORY_LIMIT", raising=False)
+    monkeypatch.setattr(_resources, "_available", None)
     calls = []
     real = psutil.virtual_memory
     monkeypatch.setattr(psutil, "virtual_memory", lambda: calls.append(1) or real())
-    simulate(option, 4096, Config(qmc=True), seed=1)
-    assert not calls  # a small run: no query
+    for seed in range(5):
+        simulate(option, 100_000, Config(), seed=seed)
+    assert len(calls) == 1  # read once, then reused by runs far below it
+    available = _resources._available[1]
+    monkeypatch.setattr(_resources, "_available", (time.monotonic() - 2 * _resources.AVAILABLE_TTL_S, available))
+    simulate(option, 100_000, Config(), seed=9)
+    assert len(calls) == 2  # stale: read again
+    need = _resources.estimate_memory(BOOK, 100_000, Config())
+    monkeypatch.setattr(_resources, "_available", (time.monotonic(), 4 * need))
     simulate(BOOK, 100_000, seed=1)
-    assert calls  # a large one asks the machine
+    assert len(calls) == 3  # a run that needs more than an eighth of the last reading reads it afresh
     monkeypatch.setenv("KERNELS_MEMORY_LIMIT", "1K")
     refused(lambda: simulate(option, 4096, Config(qmc=True)), "KERNELS_MEMORY_LIMIT")  # a set limit binds all runs
