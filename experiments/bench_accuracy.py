@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import importlib.metadata
 import inspect
@@ -738,7 +739,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         nonlocal tuning_s
         key = tuned_cache_key(workload, target, args)
         if key in cache:
-            return Tuned.from_dict(cache[key])
+            t = Tuned.from_dict(cache[key])
+            if args.qmc_scrambles and t.config.qmc and t.config.qmc_scrambles != args.qmc_scrambles:
+                note = (f"tuned with {t.config.qmc_scrambles} scrambles, run with {args.qmc_scrambles} "
+                        "(--qmc-scrambles)")
+                t = dataclasses.replace(t, config=t.config.replace(qmc_scrambles=args.qmc_scrambles), note=note)
+            return t
         start = time.perf_counter()
         cap = tuner_cap(workload, target, "numpy" if args.backend == "all" else args.backend)
         t = tuned_config(workload, target, storage, backend=args.backend, budget_trials=args.budget_trials,
@@ -1019,6 +1025,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: autotune.tune(target=...) when it exists; candidates: best-of-candidates")
     parser.add_argument("--retune", action="store_true",
                         help="choose the tuned configs again instead of reusing those of the previous results")
+    parser.add_argument("--qmc-scrambles", type=int, default=None, metavar="N",
+                        help="run the reused tuned quasi-random configs with N scrambles instead of those they "
+                             "were tuned with (e.g. after the default changed), without retuning")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: atol 1e-2 only, 1 repeat, max-seconds 10; writes no results")
     args = parser.parse_args(argv)
