@@ -126,15 +126,20 @@ def asian_log_prices(opt: AsianOption, z: np.ndarray, *, bridge: bool) -> np.nda
     return w
 
 
+def _asian_samples(opt: AsianOption, z: np.ndarray, *, bridge: bool, antithetic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Arithmetic and geometric payoffs of each sample from step-major normals ``(n_steps, paths)``
+    (``z`` is overwritten; with ``antithetic`` a sample averages the paths of ``z`` and ``-z``)."""
+    if not antithetic:
+        return _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
+    a1, g1 = _asian_payoffs(opt, asian_log_prices(opt, z.copy(), bridge=bridge))
+    np.negative(z, out=z)
+    a2, g2 = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
+    return 0.5 * (a1 + a2), 0.5 * (g1 + g2)
+
+
 def asian_row(opt: AsianOption, z: np.ndarray, *, bridge: bool, antithetic: bool = False) -> list[float]:
     """Chunk statistics of the Asian option from step-major normals ``(n_steps, paths)``."""
-    if antithetic:
-        a1, g1 = _asian_payoffs(opt, asian_log_prices(opt, z.copy(), bridge=bridge))
-        np.negative(z, out=z)
-        a2, g2 = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
-        arith, geo = 0.5 * (a1 + a2), 0.5 * (g1 + g2)
-    else:
-        arith, geo = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=bridge))
+    arith, geo = _asian_samples(opt, z, bridge=bridge, antithetic=antithetic)
     return [float(arith.size), *moment_row(arith, geo), float(vector_dot(arith, geo))]
 
 
@@ -299,14 +304,7 @@ def asian_group_rows(opt: AsianOption, chunks: Sequence[Chunk], dtype: type, *, 
     """
     z3 = _group_normals(chunks, opt.n_steps, dtype)
     k, size = z3.shape[1], z3.shape[2]
-    z = z3.reshape(opt.n_steps, k * size)
-    if antithetic:
-        a1, g1 = _asian_payoffs(opt, asian_log_prices(opt, z.copy(), bridge=True))
-        np.negative(z, out=z)
-        a2, g2 = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=True))
-        arith, geo = 0.5 * (a1 + a2), 0.5 * (g1 + g2)
-    else:
-        arith, geo = _asian_payoffs(opt, asian_log_prices(opt, z, bridge=True))
+    arith, geo = _asian_samples(opt, z3.reshape(opt.n_steps, k * size), bridge=True, antithetic=antithetic)
     arith, geo = arith.reshape(k, size), geo.reshape(k, size)
     return _row_sums(size, (arith, geo), (arith, geo))  # ASIAN_COLUMNS
 
