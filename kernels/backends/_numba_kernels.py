@@ -75,9 +75,10 @@ def european_stats(rng, z, n, is_call, antithetic, control, c, dt, out):  # prag
 
     ``z`` holds the samples' normals (QMC) or is empty (draw from ``rng``); ``c`` the
     constants at ``EU_*`` in ``dt``. With ``antithetic`` a sample is the float64
-    average of the values of the paths from ``z`` and ``-z``. Without ``control`` the
-    control columns stay zero (the estimators read them only with the control variate),
-    in a loop of its own, so that no path pays for them.
+    average of the values of the paths from ``z`` and ``-z``. Without ``control`` or
+    ``antithetic`` the control columns stay zero (the estimators read them only with the
+    control variate), in a loop of its own, so that no path pays for them; the antithetic
+    loops always fill them.
 
     Pseudo-random normals are drawn ``EU_BLOCK`` at a time into a buffer, then the
     block's paths are valued in a loop without tests that the compiler may reorder
