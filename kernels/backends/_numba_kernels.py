@@ -19,8 +19,12 @@ the file that defines it changes.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 # Frequency and severity family codes (``Frequency.code`` / ``Severity.code``).
 POISSON, NEGATIVE_BINOMIAL, BINOMIAL = 0, 1, 2
@@ -44,20 +48,73 @@ def _normal(rng, dt):  # pragma: no cover - compiled
     return dt(rng.standard_normal())
 
 
-# Paths per block of the European kernel: its normals are drawn into a block first, so that the
-# second loop, free of the generator's branches, keeps every path's values in registers.
-EU_BLOCK = 1024
+@intrinsic
+def _bits_to_float64(typingctx, bits):  # pragma: no cover - compiled
+    """The float64 whose IEEE-754 bit pattern is the int64 ``bits`` (an LLVM ``bitcast``)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return sig, codegen
+
+
+_LOG2_E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = (1.0 / math.factorial(i) for i in range(2, 14))
 
 
 @_jit
-def _european_path(zi, is_call, c):  # pragma: no cover - compiled
+def _exp(x):  # pragma: no cover - compiled
+    """``exp`` of a float64 in straight-line arithmetic, within 1 ulp of ``numpy.exp``.
+
+    numba compiles ``np.exp`` to a call of the C library's scalar ``exp``, which the
+    compiler cannot vectorise (the SIMD math library numba could use needs an
+    Intel-patched LLVM that pip's llvmlite is not), and at about 5 ns it was half of a
+    European path. Here ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (Cody and Waite's two-part
+    ln 2), ``exp(r)`` is its degree-13 Taylor polynomial (truncation < 1e-17 relative),
+    and ``2^k`` is assembled from its exponent bits in two halves, so that results that
+    overflow, underflow or are subnormal come out as ``numpy.exp``'s do. Straight-line,
+    so a loop over a block of paths compiles to SIMD code.
+    """
+    x = -746.0 if x < -746.0 else x  # exp is 0 / inf beyond: keeps k small (selects, not min/max,
+    x = 710.0 if x > 710.0 else x  # which compile to branches), and a NaN stays NaN
+    k = np.floor((x if x == x else 0.0) * _LOG2_E + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = _C13
+    p = p * r + _C12
+    p = p * r + _C11
+    p = p * r + _C10
+    p = p * r + _C9
+    p = p * r + _C8
+    p = p * r + _C7
+    p = p * r + _C6
+    p = p * r + _C5
+    p = p * r + _C4
+    p = p * r + _C3
+    p = p * r + _C2
+    p = p * r + 1.0
+    p = p * r + 1.0
+    ki = np.int64(k)
+    half = ki >> 1
+    return p * _bits_to_float64((half + 1023) << 52) * _bits_to_float64((ki - half + 1023) << 52)
+
+
+# Paths per block of the European kernel: its normals are drawn into a block first, then the
+# block's paths are valued in a loop free of the generator's branches, which compiles to SIMD code.
+EU_BLOCK = 1024
+
+
+@numba.njit(inline="always")
+def _european_path(zi, is_call, c, dt):  # pragma: no cover - compiled
     """One path's discounted payoff, pathwise delta and vega, and control (discounted ``S_T``), as float64.
 
     The arithmetic is in the type of ``zi`` and ``c``, as in ``numpy_backend._european_values``; out of the
     money, payoff, delta and vega are exactly zero. Selects rather than branches, so that the
-    block loop of :func:`european_stats` has no data-dependent jumps.
+    block loop of :func:`_european_values` has no data-dependent jumps.
     """
-    st = np.exp(c[EU_DRIFT] + c[EU_VOL] * zi) * c[EU_S0]
+    st = dt(_exp(np.float64(c[EU_DRIFT] + c[EU_VOL] * zi))) * c[EU_S0]
     k = c[EU_K]
     disc = c[EU_DISC]
     ctrl = np.float64(st * c[EU_CONTROL])
@@ -69,28 +126,70 @@ def _european_path(zi, is_call, c):  # pragma: no cover - compiled
     return pay, delta, vega, ctrl
 
 
+@_jit
+def _european_values(block, sign, is_call, c, dt, vals):  # pragma: no cover - compiled
+    """``vals[:, j]``: the values of the path from the normal ``sign * block[j]`` (``sign`` is +-1).
+
+    Compiled without ``fastmath``: every path's values are computed exactly as written.
+    """
+    for j in range(block.shape[0]):
+        vals[0, j], vals[1, j], vals[2, j], vals[3, j] = _european_path(sign * block[j], is_call, c, dt)
+
+
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
-def european_stats(rng, z, n, is_call, antithetic, control, c, dt, out):  # pragma: no cover - compiled
+def _european_sums(vals, mirror, m, antithetic, control, s):  # pragma: no cover - compiled
+    """Add the first ``m`` samples of a block to the running sums ``s`` (the columns after ``n``).
+
+    With ``antithetic`` a sample is the average of a path in ``vals`` and its mirror in
+    ``mirror``. Without ``control`` or ``antithetic`` the control's sums are left alone.
+    The compiler may reorder these sums (``fastmath`` reassociation, here only), so their
+    rounding differs from a sequential loop's in the last bits, but is fixed for a given
+    chunk: results stay bit-identical across executors and worker counts.
+    """
+    sp, sp2, sd, sd2, sv, sv2, sc, sc2, spc = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]
+    if antithetic:
+        for j in range(m):
+            pay = 0.5 * (vals[0, j] + mirror[0, j])
+            delta = 0.5 * (vals[1, j] + mirror[1, j])
+            vega = 0.5 * (vals[2, j] + mirror[2, j])
+            ctrl = 0.5 * (vals[3, j] + mirror[3, j])
+            sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
+            sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
+    elif control:
+        for j in range(m):
+            pay, delta, vega, ctrl = vals[0, j], vals[1, j], vals[2, j], vals[3, j]
+            sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
+            sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
+    else:
+        for j in range(m):
+            pay, delta, vega = vals[0, j], vals[1, j], vals[2, j]
+            sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
+            sv, sv2 = sv + vega, sv2 + vega * vega
+    s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8] = sp, sp2, sd, sd2, sv, sv2, sc, sc2, spc
+
+
+@_jit
+def european_stats(rng, z, n, is_call, antithetic, control, c, out):  # pragma: no cover - compiled
     """Fill ``out`` with the European row (``EUROPEAN_COLUMNS``) of ``n`` samples.
 
     ``z`` holds the samples' normals (QMC) or is empty (draw from ``rng``); ``c`` the
-    constants at ``EU_*`` in ``dt``. With ``antithetic`` a sample is the float64
+    constants at ``EU_*`` in the per-path type ``dt``, which it sets (a type passed as an
+    argument cost ~5 us of dispatch per call). With ``antithetic`` a sample is the float64
     average of the values of the paths from ``z`` and ``-z``. Without ``control`` or
     ``antithetic`` the control columns stay zero (the estimators read them only with the
-    control variate), in a loop of its own, so that no path pays for them; the antithetic
-    loops always fill them.
+    control variate); the antithetic sums always fill them.
 
-    Pseudo-random normals are drawn ``EU_BLOCK`` at a time into a buffer, then the
-    block's paths are valued in a loop without tests that the compiler may reorder
-    (``fastmath`` reassociation, for the nine running sums only: the per-path values are
-    computed exactly as written). The sums' rounding therefore differs from a sequential loop's
-    in the last bits, but is fixed for a given chunk: results stay bit-identical
-    across executors and worker counts.
+    Pseudo-random normals are drawn ``EU_BLOCK`` at a time into a buffer; each block's
+    paths are then valued (:func:`_european_values`) and summed (:func:`_european_sums`).
     """
+    dt = c.dtype.type
     draw = z.shape[0] == 0
+    c = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])  # in registers, not read from memory per path
     buf = np.empty(EU_BLOCK if draw else 0, dtype=dt)
-    first = np.empty((4, EU_BLOCK if antithetic else 0))  # the block's unmirrored values, with antithetic
-    sp = sp2 = sd = sd2 = sv = sv2 = sc = sc2 = spc = 0.0
+    vals = np.empty((4, EU_BLOCK))
+    mirror = np.empty((4, EU_BLOCK if antithetic else 0))
+    out[0] = n
+    out[1:] = 0.0
     for b in range(0, n, EU_BLOCK):
         m = min(EU_BLOCK, n - b)
         if draw:
@@ -99,51 +198,26 @@ def european_stats(rng, z, n, is_call, antithetic, control, c, dt, out):  # prag
             block = buf[:m]
         else:
             block = z[b : b + m]
-        if antithetic:  # the mirrored paths in a loop of their own: one loop with both is not reordered
-            for j in range(m):
-                first[0, j], first[1, j], first[2, j], first[3, j] = _european_path(block[j], is_call, c)
-            for j in range(m):
-                pay, delta, vega, ctrl = _european_path(-block[j], is_call, c)
-                pay = 0.5 * (first[0, j] + pay)
-                delta = 0.5 * (first[1, j] + delta)
-                vega = 0.5 * (first[2, j] + vega)
-                ctrl = 0.5 * (first[3, j] + ctrl)
-                sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
-                sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
-        elif control:
-            for j in range(m):
-                pay, delta, vega, ctrl = _european_path(block[j], is_call, c)
-                sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
-                sv, sv2, sc, sc2, spc = sv + vega, sv2 + vega * vega, sc + ctrl, sc2 + ctrl * ctrl, spc + pay * ctrl
-        else:
-            for j in range(m):
-                pay, delta, vega, _ = _european_path(block[j], is_call, c)
-                sp, sp2, sd, sd2 = sp + pay, sp2 + pay * pay, sd + delta, sd2 + delta * delta
-                sv, sv2 = sv + vega, sv2 + vega * vega
-    out[0] = n
-    out[1] = sp
-    out[2] = sp2
-    out[3] = sd
-    out[4] = sd2
-    out[5] = sv
-    out[6] = sv2
-    out[7] = sc
-    out[8] = sc2
-    out[9] = spc
+        _european_values(block, dt(1.0), is_call, c, dt, vals)
+        if antithetic:
+            _european_values(block, dt(-1.0), is_call, c, dt, mirror)
+        _european_sums(vals, mirror, m, antithetic, control, out[1:])
 
 
 @_jit
 def asian_stats(
-    rng, z, n, drift, sqrt_h, sigma, target, left, right, lw, rw, sd, strike, disc, is_call, antithetic, dt, out
+    rng, z, n, drift, sqrt_h, sigma, target, left, right, lw, rw, sd, strike, disc, is_call, antithetic, out
 ):  # pragma: no cover - compiled
     """Fill ``out`` with the 6-column Asian row of ``n`` simulations.
 
     ``z`` is ``(n, n_steps)`` QMC normals, built into paths by the Brownian bridge
     ``target, left, right, lw, rw, sd``; or ``(0, n_steps)`` for random walks from
-    ``rng``. ``drift[j] = mu t_j + log S0`` and ``sqrt_h``, ``sigma`` are in ``dt``.
+    ``rng``. ``drift[j] = mu t_j + log S0`` and ``sqrt_h``, ``sigma`` are in the per-path
+    type ``dt``, which ``drift`` sets.
     With ``antithetic`` the mirrored path (normals ``-z``) has Brownian values
     exactly ``-W``, so both paths come from one pass.
     """
+    dt = drift.dtype.type
     m = drift.shape[0]
     bridge = z.shape[0] > 0
     w_b = np.zeros(m + 1, dtype=dt)

@@ -39,8 +39,9 @@ def _qmc_normals(chunk: Chunk, dim: int, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(ndtri(sobol_uniforms(chunk, dim)), dtype=dtype)
 
 
-def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, control: bool,
-              out: np.ndarray) -> None:
+@lru_cache(maxsize=64)
+def _european_constants(opt: EuropeanOption, dtype: type) -> np.ndarray:
+    """The kernel's read-only constants at ``EU_*``, in ``dtype``."""
     sqrt_t = math.sqrt(opt.T)
     disc = math.exp(-opt.r * opt.T)
     sign = 1.0 if opt.is_call else -1.0
@@ -54,9 +55,15 @@ def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, 
     consts[nk.EU_SQRT_T] = sqrt_t
     consts[nk.EU_SIGMA_T] = opt.sigma * opt.T
     consts[nk.EU_CONTROL] = disc
+    consts.flags.writeable = False
+    return consts
+
+
+def _european(opt: EuropeanOption, chunk: Chunk, dtype: type, antithetic: bool, control: bool,
+              out: np.ndarray) -> None:
     z = _qmc_normals(chunk, 1, dtype).ravel() if chunk.replicate >= 0 else np.empty(0, dtype=dtype)
     rng = np.random.default_rng(chunk.seed)
-    nk.european_stats(rng, z, chunk.size, opt.is_call, antithetic, control, consts, dtype, out)
+    nk.european_stats(rng, z, chunk.size, opt.is_call, antithetic, control, _european_constants(opt, dtype), out)
 
 
 @lru_cache(maxsize=64)
@@ -88,7 +95,7 @@ def _asian(opt: AsianOption, chunk: Chunk, dtype: type, antithetic: bool, out: n
     disc = math.exp(-opt.r * opt.T)
     nk.asian_stats(
         rng, z, chunk.size, drift, sqrt_h, sigma, target, left, right, lw, rw, sd,
-        float(opt.K), disc, opt.is_call, antithetic, dtype, out,
+        float(opt.K), disc, opt.is_call, antithetic, out,
     )
 
 
