@@ -13,6 +13,7 @@ chunks at offsets within that sequence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -49,9 +50,10 @@ class Chunk:
         size: simulations in the chunk.
         replicate: the QMC scramble the chunk belongs to, or -1 for pseudo-random.
         offset: position of the chunk's first point in its replicate's Sobol sequence.
-        seed: the chunk's own ``SeedSequence`` (pseudo-random draws; with QMC, the draws that are not
-            quasi-random, e.g. claim sizes).
+        seed_root: the ``SeedSequence`` that :attr:`seed` is spawned from by ``seed_key``, or (with an
+            empty key) :attr:`seed` itself.
         scramble_seed: with QMC, the replicate's ``SeedSequence`` for scrambling; otherwise None.
+        seed_key: the chunk's spawn key below ``seed_root``.
     """
 
     index: int
@@ -59,8 +61,20 @@ class Chunk:
     size: int
     replicate: int
     offset: int
-    seed: np.random.SeedSequence
+    seed_root: np.random.SeedSequence
     scramble_seed: np.random.SeedSequence | None = None
+    seed_key: tuple[int, ...] = ()
+
+    @cached_property
+    def seed(self) -> np.random.SeedSequence:
+        """The chunk's own ``SeedSequence`` (pseudo-random draws; with QMC, the draws that are not
+        quasi-random, e.g. claim sizes).
+
+        Spawned on first use, by the worker that runs the chunk: planning a run makes no
+        ``SeedSequence`` per chunk (~6 us each, on the calling thread before any work starts), and
+        chunks that never draw (quasi-random options) never make theirs.
+        """
+        return _child(self.seed_root, *self.seed_key) if self.seed_key else self.seed_root
 
 
 def _child(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
@@ -76,7 +90,7 @@ def plan_chunks(
     if not qmc:
         for index, start in enumerate(range(0, n_sims, chunk_size)):
             size = min(chunk_size, n_sims - start)
-            chunks.append(Chunk(index, start, size, -1, 0, _child(root, _PRNG, index)))
+            chunks.append(Chunk(index, start, size, -1, 0, root, seed_key=(_PRNG, index)))
         return chunks
     base, extra = divmod(n_sims, scrambles)
     start = 0
@@ -86,7 +100,7 @@ def plan_chunks(
         for offset in range(0, n_r, chunk_size):
             size = min(chunk_size, n_r - offset)
             index = len(chunks)
-            chunks.append(Chunk(index, start, size, r, offset, _child(root, _QMC_AUX, index), scramble))
+            chunks.append(Chunk(index, start, size, r, offset, root, scramble, (_QMC_AUX, index)))
             start += size
     return chunks
 

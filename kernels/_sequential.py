@@ -95,7 +95,7 @@ class _Plan:
             for start in range(0, n_total - self.n, size):
                 i = first + len(local)
                 step = min(size, n_total - self.n - start)
-                local.append(Chunk(len(local), start, step, -1, 0, _child(self.root, _PRNG, i)))
+                local.append(Chunk(len(local), start, step, -1, 0, self.root, seed_key=(_PRNG, i)))
             return local
         scrambles = self.config.qmc_scrambles
         points = n_total // scrambles
@@ -108,15 +108,15 @@ class _Plan:
             for offset in range(self.points, points, size):
                 i = first + len(local)
                 step = min(size, points - offset)
-                local.append(Chunk(len(local), start, step, r, offset, _child(self.root, _QMC_AUX, i), scramble))
+                local.append(Chunk(len(local), start, step, r, offset, self.root, scramble, (_QMC_AUX, i)))
                 start += step
         return local
 
     def commit(self, local: Sequence[Chunk]) -> None:
         first, n0 = len(self.chunks), self.n
         for c in local:  # the constructor, not dataclasses.replace: a tenth of the cost per chunk
-            self.chunks.append(Chunk(first + c.index, n0 + c.start, c.size, c.replicate, c.offset, c.seed,
-                                     c.scramble_seed))
+            self.chunks.append(Chunk(first + c.index, n0 + c.start, c.size, c.replicate, c.offset, c.seed_root,
+                                     c.scramble_seed, c.seed_key))
         added = sum(c.size for c in local)
         self.n += added
         if self.config.qmc:
