@@ -216,6 +216,9 @@ def overheads(case: Case, configs: list[Config], repeats: int = 9) -> list[dict[
     * ``bare``: the same calls on ``workers`` plain threads of a pool started beforehand, each taking
       a contiguous share of the chunks: the parallel work alone, as fast as this machine runs it
       (``work`` itself for one worker);
+
+    ``work`` and ``bare`` take a fresh plan each call, made beforehand (a chunk spawns its seed when
+    it first runs, as part of its work; a reused plan would skip that);
     * ``run``: ``simulate`` with the config.
 
     ``bare`` and ``run`` are timed interleaved; ``work`` on its own (after a stretch in one thread, the
@@ -229,21 +232,24 @@ def overheads(case: Case, configs: list[Config], repeats: int = 9) -> list[dict[
     for config in configs:
         backend = kernels.backends.get_backend(config.backend)
         size = config.chunk_size or kernels.auto_chunk_size(case.workload, case.n_sims)
+        root = np.random.SeedSequence(0)
+        plans = iter([_chunks.plan_chunks(case.n_sims, size, root) for _ in range(3 * repeats + 3)])  # see above
         chunks = _chunks.plan_chunks(case.n_sims, size, np.random.SeedSequence(0))
         backend.prepare(case.workload, config, size)
         buffer = np.empty(output_shape(case.workload, case.n_sims, len(chunks)))
         workers = config.workers if config.executor in ("threads", "processes", "dask") else 1
-        shares = [chunks[len(chunks) * i // workers: len(chunks) * (i + 1) // workers] for i in range(workers)]
 
-        def work(share=chunks, buffer=buffer, backend=backend, config=config) -> None:
-            for c in share:
+        def work(share=None, buffer=buffer, backend=backend, config=config, plans=plans) -> None:
+            for c in next(plans) if share is None else share:
                 backend.run_chunk(case.workload, config, c, chunk_view(buffer, case.workload, c))
 
         def run(config=config) -> None:
             simulate(case.workload, case.n_sims, config, seed=0)
 
         with ThreadPoolExecutor(workers) as pool:
-            def bare(shares=shares, work=work, pool=pool) -> None:
+            def bare(work=work, pool=pool, plans=plans, workers=workers) -> None:
+                plan = next(plans)
+                shares = [plan[len(plan) * i // workers: len(plan) * (i + 1) // workers] for i in range(workers)]
                 for f in [pool.submit(work, share) for share in shares]:
                     f.result()
 
