@@ -205,6 +205,30 @@ def european_stats(rng, z, n, is_call, antithetic, control, c, out):  # pragma: 
 
 
 @_jit
+def _asian_logs(sw, drift, mirror, logs, exps):  # pragma: no cover - compiled
+    """Per date ``j``: ``logs[j]`` the log-price ``drift[j] + sw[j]`` (``drift[j] - sw[j]`` when ``mirror``)
+    and ``exps[j]`` its exp, both as float64 of the per-path type's values.
+
+    Straight-line code without ``fastmath``: each value exactly as written, and the loop compiles to SIMD.
+    """
+    dt = drift.dtype.type
+    for j in range(sw.shape[0]):
+        ls = drift[j] - sw[j] if mirror else sw[j] + drift[j]
+        logs[j] = np.float64(ls)
+        exps[j] = np.float64(dt(_exp(np.float64(ls))))
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
+def _sums(a, b):  # pragma: no cover - compiled
+    """``(sum(a), sum(b))``, in an order the compiler may choose (fixed for given inputs)."""
+    sa = sb = 0.0
+    for j in range(a.shape[0]):
+        sa += a[j]
+        sb += b[j]
+    return sa, sb
+
+
+@_jit
 def asian_stats(
     rng, z, n, drift, sqrt_h, sigma, target, left, right, lw, rw, sd, strike, disc, is_call, antithetic, out
 ):  # pragma: no cover - compiled
@@ -213,14 +237,20 @@ def asian_stats(
     ``z`` is ``(n, n_steps)`` QMC normals, built into paths by the Brownian bridge
     ``target, left, right, lw, rw, sd``; or ``(0, n_steps)`` for random walks from
     ``rng``. ``drift[j] = mu t_j + log S0`` and ``sqrt_h``, ``sigma`` are in the per-path
-    type ``dt``, which ``drift`` sets.
-    With ``antithetic`` the mirrored path (normals ``-z``) has Brownian values
-    exactly ``-W``, so both paths come from one pass.
+    type ``dt``, which ``drift`` sets. With ``antithetic`` the mirrored path (normals ``-z``)
+    has Brownian values exactly ``-W``, so both paths come from one pass.
+
+    A path's ``sigma W`` per date is built first (the walk's draws and running sum are
+    sequential), then its log-prices and their exps in a loop that compiles to SIMD
+    (:func:`_asian_logs`), then their sums (:func:`_sums`).
     """
     dt = drift.dtype.type
     m = drift.shape[0]
     bridge = z.shape[0] > 0
     w_b = np.zeros(m + 1, dtype=dt)
+    sw = np.empty(m, dtype=dt)
+    logs = np.empty(m)
+    exps = np.empty(m)
     sa = saa = sg = sgg = sag = 0.0
     for i in range(n):
         if bridge:
@@ -231,23 +261,19 @@ def asian_stats(
                 if rw[j] != 0:
                     acc += rw[j] * w_b[right[j]]
                 w_b[target[j]] = acc
-        w = dt(0.0)
-        sum_log = sum_exp = sum_log2 = sum_exp2 = 0.0
-        for j in range(m):
-            if bridge:
-                w = w_b[j + 1]
-            else:
+            for j in range(m):
+                sw[j] = w_b[j + 1] * sigma
+        else:
+            w = dt(0.0)
+            for j in range(m):
                 w += _normal(rng, dt) * sqrt_h
-            sw = w * sigma
-            ls = sw + drift[j]
-            sum_log += np.float64(ls)
-            sum_exp += np.float64(np.exp(ls))
-            if antithetic:
-                ls2 = drift[j] - sw
-                sum_log2 += np.float64(ls2)
-                sum_exp2 += np.float64(np.exp(ls2))
+                sw[j] = w * sigma
+        _asian_logs(sw, drift, False, logs, exps)
+        sum_log, sum_exp = _sums(logs, exps)
         a, g = _asian_payoffs(sum_exp / m, np.exp(sum_log / m), strike, disc, is_call)
         if antithetic:
+            _asian_logs(sw, drift, True, logs, exps)
+            sum_log2, sum_exp2 = _sums(logs, exps)
             a2, g2 = _asian_payoffs(sum_exp2 / m, np.exp(sum_log2 / m), strike, disc, is_call)
             a, g = 0.5 * (a + a2), 0.5 * (g + g2)
         sa += a
