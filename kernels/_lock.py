@@ -3,7 +3,7 @@
 A lock file is a small TOML document that ``autotune pin`` writes and :func:`load_lock` reads::
 
     lock_version = 1
-    autotune_version = "0.1.0"
+    autotune_version = "0.2.0"
     created_at = "2026-12-01T22:00:00Z"
 
     [machine]                     # where it was written: the library versions and CPU decide the bits
@@ -482,14 +482,20 @@ def parse_lock(data: Any, source: str = "") -> Lock:
 def environment_differences(lock: Lock) -> dict[str, tuple[str, str]]:
     """The ``[machine]`` fields that decide the bits and differ here: field -> (in the lock, here).
 
-    Compared: the platform, CPU model, Python, numpy and scipy, and the libraries of the backends
-    the lock's entries use (numba; jax and jaxlib). Fields the lock does not state are not compared.
+    Compared: the platform, CPU model, Python, numpy and scipy, the libraries of the backends
+    the lock's entries use (numba; jax and jaxlib), and, as ``"autotune"``, the version of autotune
+    that wrote the lock (the kernels' own arithmetic can change between versions: 0.2.0 computes the
+    numba kernels' ``exp`` itself). Fields the lock does not state are not compared.
     """
     here = lock_environment()
     fields = ["system", "arch", "cpu", "python", "numpy", "scipy"]
     for backend in sorted({e.config.backend for e in lock.entries}):
         fields += _BACKEND_LIBRARIES.get(backend, ())
-    return {k: (lock.machine[k], here[k]) for k in fields if k in lock.machine and lock.machine[k] != here[k]}
+    differ = {k: (lock.machine[k], here[k]) for k in fields if k in lock.machine and lock.machine[k] != here[k]}
+    installed = _version("autotune")
+    if lock.autotune_version and installed and lock.autotune_version != installed:
+        differ["autotune"] = (lock.autotune_version, installed)
+    return differ
 
 
 def load_lock(path: str | os.PathLike[str]) -> Lock:
