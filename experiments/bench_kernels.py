@@ -207,7 +207,7 @@ def rng_limit_s(case: Case, per_core: float, cores: int) -> float:
     return kernels.draws_per_sim(case.workload) * case.n_sims / (per_core * cores)
 
 
-def overheads(case: Case, configs: list[Config], repeats: int = 9) -> list[dict[str, Any]]:
+def overheads(case: Case, configs: list[Config], repeats: int = 21) -> list[dict[str, Any]]:
     """Each config's cost beyond the work of its chunks: planning, dispatch, waiting and reduction.
 
     Three times per config, medians of ``repeats``, side by side:
