@@ -1,17 +1,19 @@
-"""The numba backend's compiled loops: one pass per path or simulation year, no temporary arrays.
+"""The numba backend's compiled loops: one pass per path or simulation year, small per-block buffers only.
 
 Every kernel is ``njit(nogil=True, cache=True)``: it releases the GIL so that
 thread workers run chunks in parallel, and its machine code is cached on disk,
 so compilation is paid once per machine. Kernels take the chunk's
 ``numpy.random.Generator`` (numba draws from its bit generator directly; a
 Generator must not be shared between threads, and each chunk has its own) and
-the per-path float type ``dt`` (``np.float32`` or ``np.float64``), which picks
-the specialization. Per-path arithmetic is in ``dt``; every sum is float64.
+work in the per-path float type ``dt`` (``np.float32`` or ``np.float64``), which picks
+the specialization: the option kernels read it from their constants' dtype, the
+portfolio kernel takes it as an argument. Per-path arithmetic is in ``dt``; every sum is float64.
 
 Per-path arithmetic mirrors :mod:`kernels.backends.numpy_backend` operation for
-operation (the same constants cast to ``dt``, the same order of operations). The
-European kernel lets the compiler reorder its running sums, so on the same
-(quasi-random) normals the two backends agree to about 1e-13 relative, not to the bit.
+operation (the same constants cast to ``dt``, the same order of operations), except
+that the option kernels take ``exp`` from :func:`_exp` (within 1 ulp of numpy's, and
+vectorisable) and let the compiler reorder their sums, so on the same (quasi-random)
+normals the two backends agree to about 1e-15 relative, not to the bit.
 
 Keep this module self-contained: numba invalidates a cached kernel only when
 the file that defines it changes.
