@@ -216,10 +216,10 @@ def overheads(case: Case, configs: list[Config], repeats: int = 21) -> list[dict
     * ``bare``: the same calls on ``workers`` plain threads of a pool started beforehand, each taking
       a contiguous share of the chunks: the parallel work alone, as fast as this machine runs it
       (``work`` itself for one worker);
+    * ``run``: ``simulate`` with the config.
 
     ``work`` and ``bare`` take a fresh plan each call, made beforehand (a chunk spawns its seed when
-    it first runs, as part of its work; a reused plan would skip that);
-    * ``run``: ``simulate`` with the config.
+    it first runs, as part of its work; a reused plan would skip that).
 
     ``bare`` and ``run`` are timed interleaved; ``work`` on its own (after a stretch in one thread, the
     next parallel run starts with its threads on one CPU for a while, whichever of the two it is).
@@ -234,7 +234,7 @@ def overheads(case: Case, configs: list[Config], repeats: int = 21) -> list[dict
         size = config.chunk_size or kernels.auto_chunk_size(case.workload, case.n_sims)
         root = np.random.SeedSequence(0)
         plans = iter([_chunks.plan_chunks(case.n_sims, size, root) for _ in range(3 * repeats + 3)])  # see above
-        chunks = _chunks.plan_chunks(case.n_sims, size, np.random.SeedSequence(0))
+        chunks = _chunks.plan_chunks(case.n_sims, size, root)
         backend.prepare(case.workload, config, size)
         buffer = np.empty(output_shape(case.workload, case.n_sims, len(chunks)))
         workers = config.workers if config.executor in ("threads", "processes", "dask") else 1
